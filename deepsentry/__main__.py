@@ -1,0 +1,3 @@
+from deepsentry.cli import main
+
+raise SystemExit(main())
