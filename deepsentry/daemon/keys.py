@@ -1,0 +1,19 @@
+"""Typed keys for what the daemon keeps on its aiohttp application."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from deepsentry.daemon.auth import PairingLimiter
+from deepsentry.daemon.jobs import JobManager
+from deepsentry.settings import Settings
+
+SETTINGS = web.AppKey("settings", Settings)
+TOKEN = web.AppKey("token", str)
+JOBS = web.AppKey("jobs", JobManager)
+ANALYZER = web.AppKey("analyzer", Any)          # deepsentry.detector.pipeline.Analyzer, loaded at start
+LEDGER = web.AppKey("ledger", Any)              # deepsentry.ledger.RegistryClient | None
+LEDGER_STATE = web.AppKey("ledger_state", dict)  # {"status": "starting"|"ready"|"disabled"|"error", "error": str}
+PAIRING = web.AppKey("pairing", PairingLimiter)

@@ -1,0 +1,1 @@
+"""Face finding, tracking and real/fake scoring."""

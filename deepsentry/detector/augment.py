@@ -1,0 +1,93 @@
+"""Training augmentations: what users' media actually go through, on RGB uint8 arrays (numpy + cv2).
+
+``Degrade`` draws one set of photometric/compression parameters and applies them to every frame of a
+track (a video is compressed as a whole); ``jitter`` moves the crop a little per frame (a face
+detector's box is never perfectly stable).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+
+def random_resized_square(img: np.ndarray, rng: np.random.Generator, scale=(0.85, 1.0),
+                          shift: float = 0.06) -> tuple[float, float, float]:
+    """Random square sub-window (cx, cy, side) of an image, in pixels."""
+    h, w = img.shape[:2]
+    side = min(h, w) * rng.uniform(*scale)
+    cx = w / 2 + rng.uniform(-shift, shift) * w
+    cy = h / 2 + rng.uniform(-shift, shift) * h
+    return cx, cy, side
+
+
+def crop_window(img: np.ndarray, cx: float, cy: float, side: float, angle: float, out: int) -> np.ndarray:
+    """Square window of ``img`` centred at (cx, cy) with ``side`` pixels, rotated by ``angle`` degrees,
+    resampled to out x out (border replicated, like faces.crop_face)."""
+    s = out / side
+    M = cv2.getRotationMatrix2D((cx, cy), angle, s)
+    M[0, 2] += out / 2 - cx
+    M[1, 2] += out / 2 - cy
+    interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
+    return cv2.warpAffine(img, M, (out, out), flags=interp, borderMode=cv2.BORDER_REPLICATE)
+
+
+def jitter_windows(img: np.ndarray, n: int, rng: np.random.Generator, base=None) -> list[tuple]:
+    """``n`` windows (cx, cy, side, angle) drifting like a face box over consecutive frames."""
+    cx, cy, side = base if base is not None else random_resized_square(img, rng)
+    angle = rng.uniform(-8, 8)
+    out = []
+    for _ in range(n):
+        out.append((cx, cy, side, angle))
+        cx += rng.normal(0, 0.012) * side
+        cy += rng.normal(0, 0.012) * side
+        side *= float(np.exp(rng.normal(0, 0.015)))
+        angle += rng.normal(0, 0.8)
+    return out
+
+
+class Degrade:
+    """One random draw of photometric + quality degradations, applied identically to a track's frames."""
+
+    def __init__(self, rng: np.random.Generator, strength: float = 1.0):
+        r = rng.random
+        self.flip = r() < 0.5
+        self.brightness = rng.uniform(-25, 25) * strength if r() < 0.6 else 0.0
+        self.contrast = rng.uniform(0.75, 1.25) if r() < 0.6 else 1.0
+        self.saturation = rng.uniform(0.7, 1.3) if r() < 0.5 else 1.0
+        self.gamma = rng.uniform(0.8, 1.25) if r() < 0.3 else 1.0
+        self.down = rng.uniform(0.35, 0.9) if r() < 0.35 * strength else 1.0
+        self.blur = rng.uniform(0.4, 1.6) if r() < 0.2 * strength else 0.0
+        self.noise = rng.uniform(2, 8) if r() < 0.2 * strength else 0.0
+        self.jpeg = int(rng.integers(35, 96)) if r() < 0.6 * strength else 0
+        self.rng = rng
+
+    def __call__(self, img: np.ndarray) -> np.ndarray:
+        out = img
+        if self.flip:
+            out = out[:, ::-1]
+        if self.brightness or self.contrast != 1.0 or self.saturation != 1.0 or self.gamma != 1.0:
+            f = out.astype(np.float32)
+            if self.saturation != 1.0:
+                g = f.mean(axis=2, keepdims=True)
+                f = g + (f - g) * self.saturation
+            f = (f - 128.0) * self.contrast + 128.0 + self.brightness
+            if self.gamma != 1.0:
+                f = 255.0 * (np.clip(f, 0, 255) / 255.0) ** self.gamma
+            out = np.clip(f, 0, 255).astype(np.uint8)
+        h, w = out.shape[:2]
+        if self.down < 1.0:
+            sw, sh = max(8, int(w * self.down)), max(8, int(h * self.down))
+            out = cv2.resize(cv2.resize(out, (sw, sh), interpolation=cv2.INTER_AREA), (w, h),
+                             interpolation=cv2.INTER_LINEAR)
+        if self.blur:
+            out = cv2.GaussianBlur(out, (0, 0), self.blur)
+        if self.noise:
+            n = self.rng.normal(0, self.noise, out.shape).astype(np.float32)
+            out = np.clip(out.astype(np.float32) + n, 0, 255).astype(np.uint8)
+        if self.jpeg:
+            ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(out[:, :, ::-1]),
+                                   [cv2.IMWRITE_JPEG_QUALITY, self.jpeg])
+            if ok:
+                out = cv2.imdecode(buf, cv2.IMREAD_COLOR)[:, :, ::-1]
+        return np.ascontiguousarray(out)

@@ -1,0 +1,84 @@
+"""Calibration: temperature scaling (Guo et al. 2017) and the operating threshold / uncertain band.
+
+All fitted on the validation split; the results are stored in the weights file's config.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def fit_temperature(logits, labels, lo: float = 0.05, hi: float = 20.0, iters: int = 100) -> float:
+    """T > 0 minimising the binary NLL of sigmoid(logits / T) against labels (golden-section search on
+    log T; the NLL is unimodal in T)."""
+    z = np.asarray(logits, dtype=np.float64)
+    y = np.asarray(labels, dtype=np.float64)
+    if z.size == 0 or y.min() == y.max():
+        return 1.0
+
+    def nll(log_t: float) -> float:
+        s = z / math.exp(log_t)
+        # log(1 + exp(-|s|)) + max(s, 0) - y s  == BCE with logits
+        return float(np.mean(np.logaddexp(0.0, s) - y * s))
+
+    a, b = math.log(lo), math.log(hi)
+    g = (math.sqrt(5) - 1) / 2
+    c, d = b - g * (b - a), a + g * (b - a)
+    fc, fd = nll(c), nll(d)
+    for _ in range(iters):
+        if fc < fd:
+            b, d, fd = d, c, fc
+            c = b - g * (b - a)
+            fc = nll(c)
+        else:
+            a, c, fc = c, d, fd
+            d = a + g * (b - a)
+            fd = nll(d)
+    return float(math.exp((a + b) / 2))
+
+
+def sigmoid(x):
+    x = np.asarray(x, dtype=np.float64)
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+
+def choose_threshold(probs, labels) -> float:
+    """The threshold maximising balanced accuracy (mean of real and fake recall) on validation; ties go
+    to the one nearest 0.5."""
+    p = np.asarray(probs, dtype=np.float64)
+    y = np.asarray(labels, dtype=np.int64)
+    if y.size == 0 or y.min() == y.max():
+        return 0.5
+    cands = np.unique(np.r_[p, 0.5])
+    best, best_t = -1.0, 0.5
+    for t in cands:
+        pred = p >= t
+        bal = 0.5 * (np.mean(pred[y == 1]) + np.mean(~pred[y == 0]))
+        if bal > best + 1e-12 or (abs(bal - best) <= 1e-12 and abs(t - 0.5) < abs(best_t - 0.5)):
+            best, best_t = bal, float(t)
+    return best_t
+
+
+def choose_uncertain_band(probs, labels, threshold: float, max_error: float = 0.1) -> tuple[float, float]:
+    """[lo, hi] around the threshold where a verdict would be unreliable: ``lo`` is the lowest score at
+    which at most ``max_error`` of val fakes fall below it, ``hi`` the score above which at most
+    ``max_error`` of val reals remain. Outside the band a 'real'/'fake' verdict is right at least
+    (1 - max_error) of the time for that class on validation; a perfect model gets an empty band at
+    the threshold."""
+    p = np.asarray(probs, dtype=np.float64)
+    y = np.asarray(labels, dtype=np.int64)
+    if y.size == 0 or y.min() == y.max():
+        return float(threshold), float(threshold)
+    lo = float(np.quantile(p[y == 1], max_error))
+    hi = float(np.quantile(p[y == 0], 1.0 - max_error))
+    lo, hi = min(lo, threshold), max(hi, threshold)
+    return round(lo, 4), round(hi, 4)
+
+
+def label_for(p: float, threshold: float, band: tuple[float, float]) -> str:
+    lo, hi = band
+    if lo < hi and lo <= p <= hi:
+        return "uncertain"
+    return "fake" if p >= threshold else "real"

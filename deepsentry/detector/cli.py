@@ -1,0 +1,67 @@
+"""``deepsentry train`` and ``deepsentry eval``. Heavy imports happen inside the handlers."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train the real/fake face detector on a crop index or video dataset")
+    p.add_argument("--data", required=True, type=Path,
+                   help="folder with index.csv (e.g. ../shared/datasets/faces), the CSV itself, or a "
+                        "FaceForensics++/DFDC/Celeb-DF video folder")
+    p.add_argument("--out", type=Path, default=Path("runs/detector/model.pt"), help="weights file to write")
+    p.add_argument("--run-dir", type=Path, default=None, help="checkpoints, caches and logs (default: --out's folder)")
+    p.add_argument("--arch", default="mobilenet_v3_small_lstm", help="registered detector name")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--batch-size", type=int, default=48, help="tracks per step")
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1")
+    p.add_argument("--workers", type=int, default=1, help="data loader processes")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--exclude-source", action="append", default=[], metavar="S",
+                   help="leave out crops of this source (repeatable), for cross-source checks")
+    p.add_argument("--max-train", type=int, default=None, help="training items per epoch (random subset)")
+    p.add_argument("--resume", type=Path, default=None, help="checkpoint (ckpt_last.pt) to continue from")
+    p.add_argument("--version", default="1", help="version string stored in the weights")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_train)
+
+    e = sub.add_parser("eval", help="evaluate the detector on a crop index CSV or a real/ fake/ media folder")
+    e.add_argument("path", type=Path, help="crop index CSV, or a folder with real/ and fake/ (images, videos)")
+    e.add_argument("--weights", type=Path, default=None, help="weights file (default: the shipped one)")
+    e.add_argument("--split", default="val", help="for a crop index: which split to score ('all' for every row)")
+    e.add_argument("--roc-png", type=Path, default=None, help="write a ROC curve PNG here")
+    e.add_argument("--device", default="cpu")
+    e.add_argument("--json", action="store_true", help="print one JSON object")
+    e.set_defaults(func=_eval)
+
+
+def _train(args) -> int:
+    from deepsentry.detector.train import TrainOptions, train
+
+    opts = TrainOptions(data=args.data, out=args.out, run_dir=args.run_dir, arch=args.arch, epochs=args.epochs,
+                        batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device,
+                        workers=args.workers, threads=args.threads, exclude_source=tuple(args.exclude_source),
+                        max_train=args.max_train, resume=args.resume, version=args.version,
+                        progress=not args.no_progress)
+    metrics = train(opts)
+    f = metrics["frame"]
+    print(json.dumps({"weights": str(args.out), "val_auc": f["all"]["auc"],
+                      **{f"val_auc_{s}": f[s]["auc"] for s in f if s != "all"}}))
+    return 0
+
+
+def _eval(args) -> int:
+    from deepsentry.detector.evaluate import evaluate_path, format_report
+
+    result = evaluate_path(args.path, weights=args.weights, split=args.split, roc_png=args.roc_png,
+                           device=args.device)
+    if args.json:
+        print(json.dumps(result, allow_nan=False, default=str))
+    else:
+        print(format_report(result))
+    return 0

@@ -1,0 +1,297 @@
+"""Training data: a labelled crop index (``index.csv`` + images, the format of ``shared/datasets/faces``),
+pseudo-track sequences built from it, and video datasets in FaceForensics++ / DFDC / Celeb-DF layouts.
+
+Crop index columns used: ``path`` (relative to the index's folder), ``split`` (train/val), ``label``
+(real/fake), ``source``, ``group``/``cluster`` (leakage keys). The index's own split is kept (it never
+cuts a cluster); ``split_by_cluster`` makes one for an index without a split column.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from deepsentry.detector.augment import Degrade, crop_window, jitter_windows
+from deepsentry.detector.model import DetectorCfg, preprocess, preprocess_batch
+from deepsentry.detector.sbi import perturb_params, self_blend
+from deepsentry.errors import BadRequest
+
+CACHE_SIZE = 160      # crops are held in RAM at this size
+
+
+@dataclass
+class CropRow:
+    path: str            # relative to root
+    split: str
+    label: int           # 1 fake, 0 real
+    source: str
+    group: str
+    cluster: str
+
+
+def read_index(index_csv: Path) -> list[CropRow]:
+    """Rows of a crop index CSV. Paths stay relative to the CSV's folder."""
+    index_csv = Path(index_csv)
+    if not index_csv.is_file():
+        raise BadRequest(f"crop index not found: {index_csv}")
+    rows = []
+    with open(index_csv, newline="") as f:
+        for r in csv.DictReader(f):
+            label = r.get("label", "").strip().lower()
+            if label not in ("real", "fake"):
+                raise BadRequest(f"{index_csv}: label must be real or fake, got {label!r} for {r.get('path')}")
+            path = r["path"]
+            rows.append(CropRow(path=path, split=(r.get("split") or "").strip() or "train",
+                                label=int(label == "fake"), source=(r.get("source") or "unknown").strip(),
+                                group=(r.get("group") or path), cluster=(r.get("cluster") or r.get("group") or path)))
+    if not rows:
+        raise BadRequest(f"{index_csv} has no rows")
+    return rows
+
+
+def split_by_cluster(rows: list[CropRow], val_fraction: float = 0.1, seed: str = "deepsentry") -> list[CropRow]:
+    """Assign train/val by hashing the cluster key, so no cluster (source video) is in both."""
+    out = []
+    for r in rows:
+        h = int(hashlib.sha256(f"{seed}:{r.cluster}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+        out.append(CropRow(r.path, "val" if h < val_fraction else "train", r.label, r.source, r.group, r.cluster))
+    return out
+
+
+def load_images(root: Path, rows: list[CropRow], cache_file: Path | None = None, progress: bool = True) -> np.ndarray:
+    """All crops as one (N, 160, 160, 3) uint8 array; stored as .npy in ``cache_file`` and memory-mapped
+    on later runs (DataLoader workers then share the page cache)."""
+    import cv2
+    from PIL import Image
+
+    key = hashlib.sha256("\n".join(r.path for r in rows).encode()).hexdigest()[:16]
+    if cache_file is not None:
+        cache_file = Path(cache_file)
+        meta = cache_file.with_suffix(".json")
+        if cache_file.is_file() and meta.is_file() and json.loads(meta.read_text()).get("key") == key:
+            return np.load(cache_file, mmap_mode="r")
+    arr = np.zeros((len(rows), CACHE_SIZE, CACHE_SIZE, 3), np.uint8)
+    it = enumerate(rows)
+    if progress:
+        from tqdm import tqdm
+        it = tqdm(it, total=len(rows), desc="load crops", unit="img", mininterval=10)
+    for i, r in it:
+        img = np.asarray(Image.open(Path(root) / r.path).convert("RGB"))
+        if img.shape[:2] != (CACHE_SIZE, CACHE_SIZE):
+            img = cv2.resize(img, (CACHE_SIZE, CACHE_SIZE),
+                             interpolation=cv2.INTER_AREA if img.shape[0] > CACHE_SIZE else cv2.INTER_LINEAR)
+        arr[i] = img
+    if cache_file is not None:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache_file.with_name(cache_file.stem + ".tmp.npy")
+        np.save(tmp, arr)
+        tmp.replace(cache_file)
+        cache_file.with_suffix(".json").write_text(json.dumps({"key": key, "n": len(rows)}))
+    return arr
+
+
+def eval_tensor(crop: np.ndarray, cfg: DetectorCfg) -> torch.Tensor:
+    """The deterministic (validation/inference) path from a face crop to the model input."""
+    return preprocess(crop, cfg)
+
+
+class TrackDataset(Dataset):
+    """Pseudo-tracks from still crops.
+
+    Item i is a track of L frames made from crop i: the crop window drifts frame to frame (like a face
+    detector's box), one set of degradations is applied to all frames. A real crop becomes, with
+    probability ``p_sbi[source]``, a self-blended fake; its blend is either fixed over the track or
+    redrawn frame to frame (a temporally inconsistent fake). Returns (frames (L,3,S,S), track label,
+    frame labels (L,), is_sbi).
+
+    With ``train=False`` every item is the single crop through ``eval_tensor`` (no randomness)."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, sources: list[str], cfg: DetectorCfg,
+                 landmarks: list[np.ndarray | None] | None = None, p_sbi: dict[str, float] | None = None,
+                 train: bool = True, track_lengths=(1, 1, 1, 2, 3, 4), seed: int = 0, indices=None):
+        self.images = images
+        self.labels = np.asarray(labels, np.int64)
+        self.sources = list(sources)
+        self.cfg = cfg
+        self.landmarks = landmarks
+        self.p_sbi = p_sbi or {}
+        self.train = train
+        self.track_lengths = tuple(track_lengths)
+        self.seed = seed
+        self.epoch = 0
+        self.indices = np.arange(len(self.labels)) if indices is None else np.asarray(indices)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, k: int):
+        i = int(self.indices[k])
+        img = np.asarray(self.images[i])
+        label = int(self.labels[i])
+        if not self.train:
+            return eval_tensor(img, self.cfg).unsqueeze(0), float(label), torch.tensor([float(label)]), False
+        rng = np.random.default_rng([self.seed, self.epoch, i])
+        L = int(rng.choice(self.track_lengths))
+        lm = self.landmarks[i] if self.landmarks is not None else None
+        sbi = (label == 0 and lm is not None and len(lm) == 68
+               and rng.random() < self.p_sbi.get(self.sources[i], 0.0))
+        inconsistent = sbi and L > 1 and rng.random() < 0.5
+        windows = jitter_windows(img, L, rng)
+        degrade = Degrade(rng)
+        params = None
+        frames = []
+        base = img
+        for t in range(L):
+            if sbi:
+                if params is None or inconsistent:
+                    params = perturb_params(params, rng) if params is not None else None
+                    base, params = self_blend(img, lm, rng, params)
+            cx, cy, side, angle = windows[t]
+            frames.append(degrade(crop_window(base, cx, cy, side, angle, self.cfg.input_size)))
+        y = 1.0 if (label == 1 or sbi) else 0.0
+        x = preprocess_batch(frames, self.cfg)
+        return x, y, torch.full((L,), y), bool(sbi)
+
+
+class ValTrackDataset(Dataset):
+    """Deterministic pseudo-tracks of validation crops (fixed jitter, no degradation): used to fit the
+    track head's temperature."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, cfg: DetectorCfg, length: int = 6, seed: int = 1234):
+        self.images, self.labels, self.cfg, self.length, self.seed = images, np.asarray(labels), cfg, length, seed
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int):
+        img = np.asarray(self.images[i])
+        rng = np.random.default_rng([self.seed, i])
+        h = img.shape[0]
+        frames = [crop_window(img, cx, cy, side, angle, self.cfg.input_size)
+                  for cx, cy, side, angle in jitter_windows(img, self.length, rng, base=(h / 2, h / 2, h * 0.96))]
+        y = float(self.labels[i])
+        return preprocess_batch(frames, self.cfg), y, torch.full((self.length,), y), False
+
+
+def collate_tracks(batch):
+    """Tracks laid end to end: (frames (N,3,S,S), lengths (B,), track labels (B,), frame labels (N,), is_sbi (B,))."""
+    xs, ys, fys, sbis = zip(*batch)
+    lengths = torch.tensor([x.shape[0] for x in xs], dtype=torch.long)
+    return (torch.cat(xs), lengths, torch.tensor(ys, dtype=torch.float32), torch.cat(fys),
+            torch.tensor(sbis, dtype=torch.bool))
+
+
+# --------------------------------------------------------------------------- video datasets
+
+VIDEO_EXTS = {".mp4", ".avi", ".mov", ".mkv", ".webm"}
+
+
+@dataclass
+class VideoItem:
+    path: Path
+    label: int
+    group: str
+    source: str
+
+
+def find_video_dataset(root: Path) -> list[VideoItem]:
+    """Labelled videos from a FaceForensics++, DFDC or Celeb-DF folder, recognised by layout:
+
+    - FaceForensics++: ``original_sequences/<src>/<comp>/videos/*.mp4`` (real) and
+      ``manipulated_sequences/<method>/<comp>/videos/<target>_<source>.mp4`` (fake); group = the
+      target id, so a real video and its manipulations share one.
+    - DFDC: one or more folders with ``metadata.json`` mapping file -> {label: REAL|FAKE, original};
+      group = the original's id.
+    - Celeb-DF (v1/v2): ``Celeb-real/``, ``YouTube-real/`` (real), ``Celeb-synthesis/`` (fake,
+      ``id<a>_id<b>_<n>.mp4``); group = the target identity and clip.
+    - Otherwise ``real/`` and ``fake/`` subfolders; group = file stem.
+    """
+    root = Path(root)
+    items: list[VideoItem] = []
+    if (root / "original_sequences").is_dir() or (root / "manipulated_sequences").is_dir():
+        for p in sorted(root.glob("original_sequences/*/*/videos/*")):
+            if p.suffix.lower() in VIDEO_EXTS:
+                items.append(VideoItem(p, 0, f"ffpp:{p.stem}", "ffpp"))
+        for p in sorted(root.glob("manipulated_sequences/*/*/videos/*")):
+            if p.suffix.lower() in VIDEO_EXTS:
+                items.append(VideoItem(p, 1, f"ffpp:{p.stem.split('_')[0]}", "ffpp"))
+        return items
+    metas = sorted(root.rglob("metadata.json"))
+    if metas:
+        for meta in metas:
+            data = json.loads(meta.read_text())
+            for name, info in sorted(data.items()):
+                p = meta.parent / name
+                if not p.is_file():
+                    continue
+                fake = str(info.get("label", "")).upper() == "FAKE"
+                orig = Path(info.get("original") or name).stem if fake else Path(name).stem
+                items.append(VideoItem(p, int(fake), f"dfdc:{orig}", "dfdc"))
+        return items
+    if (root / "Celeb-synthesis").is_dir() or (root / "Celeb-real").is_dir():
+        for sub, label in (("Celeb-real", 0), ("YouTube-real", 0), ("Celeb-synthesis", 1)):
+            for p in sorted((root / sub).glob("*")):
+                if p.suffix.lower() not in VIDEO_EXTS:
+                    continue
+                parts = p.stem.split("_")
+                grp = f"celebdf:{parts[0]}_{parts[-1]}" if label == 0 or len(parts) < 3 else f"celebdf:{parts[1]}_{parts[-1]}"
+                if sub == "YouTube-real":
+                    grp = f"celebdf:yt{p.stem}"
+                items.append(VideoItem(p, label, grp, "celebdf"))
+        return items
+    for sub, label in (("real", 0), ("fake", 1)):
+        for p in sorted((root / sub).rglob("*")) if (root / sub).is_dir() else []:
+            if p.suffix.lower() in VIDEO_EXTS:
+                items.append(VideoItem(p, label, f"{root.name}:{p.stem}", root.name))
+    if not items:
+        raise BadRequest(f"{root}: no FaceForensics++, DFDC, Celeb-DF or real/fake video layout found")
+    return items
+
+
+def extract_video_tracks(items: list[VideoItem], cfg: DetectorCfg, out_dir: Path, frames_per_video: int = 16,
+                         progress: bool = True) -> Path:
+    """Face-track crops of each video, written once as a crop index (``out_dir/index.csv`` + JPEGs,
+    one row per frame with group = the video's group and a ``track`` column), using the daemon's own
+    face pipeline (``deepsentry.detector.faces``) so training crops match inference crops.
+
+    Splits are assigned by group hash (``split_by_cluster``)."""
+    from deepsentry.detector import faces
+    if not hasattr(faces, "video_face_tracks"):
+        raise BadRequest("video datasets need deepsentry.detector.faces.video_face_tracks (the face "
+                         "pipeline), which this build does not have; use a crop index instead")
+    import cv2
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows = []
+    it = items
+    if progress:
+        from tqdm import tqdm
+        it = tqdm(items, desc="extract faces", unit="video")
+    for k, item in enumerate(it):
+        tracks = faces.video_face_tracks(item.path, max_frames=frames_per_video, margin=cfg.margin, size=CACHE_SIZE)
+        for ti, crops in enumerate(tracks[:1]):
+            for fi, crop in enumerate(crops):
+                rel = f"crops/{k:06d}_{ti}_{fi:03d}.jpg"
+                (out_dir / "crops").mkdir(exist_ok=True)
+                cv2.imwrite(str(out_dir / rel), np.ascontiguousarray(crop[:, :, ::-1]), [cv2.IMWRITE_JPEG_QUALITY, 95])
+                rows.append({"path": rel, "label": "fake" if item.label else "real", "source": item.source,
+                             "group": item.group, "cluster": item.group, "track": f"{k}_{ti}"})
+    split = {r.cluster: r.split for r in split_by_cluster(
+        [CropRow(r["path"], "", 0, r["source"], r["group"], r["cluster"]) for r in rows])}
+    with open(out_dir / "index.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, ["path", "split", "label", "source", "group", "cluster", "track"])
+        w.writeheader()
+        for r in rows:
+            w.writerow({**r, "split": split[r["cluster"]]})
+    return out_dir / "index.csv"

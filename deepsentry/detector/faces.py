@@ -1,0 +1,201 @@
+"""Faces: MTCNN detection on sampled frames, linking into tracks, and aligned crops for the model.
+
+``crop_face`` is the single definition of the crop the detector model sees, used by training (video
+datasets), inference and evaluation alike, with the margin and size stored in the model's config.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+
+def square_box(box_xyxy, margin: float) -> tuple[float, float, float]:
+    """Centre (cx, cy) and side of the square crop around a face box enlarged by ``margin``."""
+    x1, y1, x2, y2 = (float(v) for v in box_xyxy)
+    cx, cy = (x1 + x2) / 2.0, (y1 + y2) / 2.0
+    side = max(x2 - x1, y2 - y1) * (1.0 + margin)
+    return cx, cy, max(side, 2.0)
+
+
+def crop_face(frame: np.ndarray, box_xyxy, margin: float, size: int) -> np.ndarray:
+    """Square crop of ``frame`` (RGB uint8 HxWx3) around ``box_xyxy`` enlarged by ``margin`` (fraction of
+    the longer side added in total), resized to ``size``x``size``. Parts outside the frame are filled by
+    replicating the border, so faces at the edge keep their geometry."""
+    cx, cy, side = square_box(box_xyxy, margin)
+    x1 = int(round(cx - side / 2.0))
+    y1 = int(round(cy - side / 2.0))
+    s = int(round(side))
+    h, w = frame.shape[:2]
+    pad_l, pad_t = max(0, -x1), max(0, -y1)
+    pad_r, pad_b = max(0, x1 + s - w), max(0, y1 + s - h)
+    region = frame[max(0, y1):min(h, y1 + s), max(0, x1):min(w, x1 + s)]
+    if pad_l or pad_t or pad_r or pad_b:
+        region = cv2.copyMakeBorder(region, pad_t, pad_b, pad_l, pad_r, cv2.BORDER_REPLICATE)
+    interp = cv2.INTER_AREA if s > size else cv2.INTER_LINEAR
+    return np.ascontiguousarray(cv2.resize(region, (size, size), interpolation=interp))
+
+
+# --------------------------------------------------------------------------------------------------
+# detection
+
+@dataclass
+class Detection:
+    """One face in one frame, in the frame's original pixel coordinates."""
+
+    box: tuple[float, float, float, float]       # x1, y1, x2, y2
+    confidence: float
+    landmarks: np.ndarray                        # (5, 2): eyes, nose, mouth corners
+
+    @property
+    def width(self) -> float:
+        return self.box[2] - self.box[0]
+
+    @property
+    def height(self) -> float:
+        return self.box[3] - self.box[1]
+
+    @property
+    def center(self) -> tuple[float, float]:
+        return (self.box[0] + self.box[2]) / 2.0, (self.box[1] + self.box[3]) / 2.0
+
+
+class FaceDetector:
+    """facenet-pytorch MTCNN (weights ship inside the package) on downscaled frames.
+
+    Frames are shrunk so their longer side is at most ``detect_side`` before detection and boxes and
+    landmarks are mapped back, which keeps 4K input as cheap as 720p. Faces smaller than ``min_face``
+    pixels (original resolution) or below ``min_confidence`` are dropped. Thread-safe: one instance is
+    shared by all daemon jobs.
+    """
+
+    def __init__(self, device: str = "cpu", detect_side: int = 640, min_face: int = 40,
+                 min_confidence: float = 0.90) -> None:
+        from facenet_pytorch import MTCNN
+
+        self.detect_side = detect_side
+        self.min_face = min_face
+        self.min_confidence = min_confidence
+        # MTCNN's own min size is in detection pixels; keep it a little below what we finally accept.
+        self._mtcnn = MTCNN(keep_all=True, device=device, min_face_size=12, post_process=False)
+        self._lock = threading.Lock()
+
+    def _scale(self, shape) -> float:
+        h, w = shape[:2]
+        return min(1.0, self.detect_side / float(max(h, w)))
+
+    def detect(self, frames: list[np.ndarray], batch: int = 8) -> list[list[Detection]]:
+        """Faces in each frame (RGB uint8). Same-size frames are batched through MTCNN."""
+        out: list[list[Detection]] = []
+        for i in range(0, len(frames), batch):
+            chunk = frames[i:i + batch]
+            shapes = {f.shape for f in chunk}
+            if len(shapes) == 1:
+                out.extend(self._detect_batch(chunk))
+            else:
+                for f in chunk:
+                    out.extend(self._detect_batch([f]))
+        return out
+
+    def _detect_batch(self, frames: list[np.ndarray]) -> list[list[Detection]]:
+        scale = self._scale(frames[0].shape)
+        if scale < 1.0:
+            h, w = frames[0].shape[:2]
+            size = (max(1, int(round(w * scale))), max(1, int(round(h * scale))))
+            small = [cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames]
+        else:
+            small = list(frames)
+        # MTCNN's first stage needs a minimum image size.
+        if min(small[0].shape[:2]) < 24:
+            return [[] for _ in frames]
+        arr = np.ascontiguousarray(np.stack(small))
+        with self._lock:
+            boxes, probs, lms = self._mtcnn.detect(arr, landmarks=True)
+        result: list[list[Detection]] = []
+        for b, p, lm in zip(boxes, probs, lms):
+            dets: list[Detection] = []
+            if b is not None:
+                for box, conf, mark in zip(b, p, lm):
+                    if conf is None or conf < self.min_confidence:
+                        continue
+                    x1, y1, x2, y2 = (float(v) / scale for v in box)
+                    if min(x2 - x1, y2 - y1) < self.min_face:
+                        continue
+                    dets.append(Detection((x1, y1, x2, y2), float(conf), np.asarray(mark, np.float32) / scale))
+            result.append(dets)
+        return result
+
+
+# --------------------------------------------------------------------------------------------------
+# tracking
+
+@dataclass
+class Track:
+    """One person's face over the sampled frames of a video."""
+
+    track_id: int
+    times: list[float] = field(default_factory=list)
+    frame_indices: list[int] = field(default_factory=list)   # index into the sampled frame list
+    detections: list[Detection] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.detections)
+
+    @property
+    def last(self) -> Detection:
+        return self.detections[-1]
+
+
+def box_iou(a, b) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _match_cost(track: Track, det: Detection) -> float:
+    """Cost in [0, 1] (lower is better) or >1 when the two cannot be the same face."""
+    prev = track.last
+    iou = box_iou(prev.box, det.box)
+    if iou >= 0.3:
+        return 1.0 - iou
+    # Frames are sampled sparsely (e.g. 2/s), so a moving face may not overlap: fall back to the
+    # distance between landmark sets relative to face size, with a similar size required.
+    size = max(prev.width, prev.height, 1.0)
+    ratio = det.width / max(prev.width, 1.0)
+    if not 0.6 <= ratio <= 1.66:
+        return 2.0
+    dist = float(np.mean(np.linalg.norm(prev.landmarks - det.landmarks, axis=1))) / size
+    # up to 1.5 face widths between sampled frames (a quick head turn or walk at 2 frames/s)
+    return 0.7 + 0.2 * dist if dist < 1.5 else 2.0
+
+
+def link_tracks(per_frame: list[list[Detection]], times: list[float], max_gap: int = 3) -> list[Track]:
+    """Link detections of consecutive sampled frames into tracks (Hungarian matching on IoU, then on
+    landmark distance). A track survives ``max_gap`` sampled frames without a detection."""
+    from scipy.optimize import linear_sum_assignment
+
+    tracks: list[Track] = []
+    active: list[Track] = []
+    for fi, (dets, t) in enumerate(zip(per_frame, times)):
+        active = [tr for tr in active if fi - tr.frame_indices[-1] <= max_gap + 1]
+        unmatched = list(range(len(dets)))
+        if active and dets:
+            cost = np.array([[_match_cost(tr, d) for d in dets] for tr in active])
+            rows, cols = linear_sum_assignment(cost)
+            for r, c in zip(rows, cols):
+                if cost[r, c] <= 1.0:
+                    tr = active[r]
+                    tr.times.append(t)
+                    tr.frame_indices.append(fi)
+                    tr.detections.append(dets[c])
+                    unmatched.remove(c)
+        for c in unmatched:
+            tr = Track(track_id=len(tracks), times=[t], frame_indices=[fi], detections=[dets[c]])
+            tracks.append(tr)
+            active.append(tr)
+    return tracks

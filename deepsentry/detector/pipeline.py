@@ -1,0 +1,220 @@
+"""Media → sampled frames → faces → tracks → CNN+LSTM scores → one result.
+
+The same :class:`Analyzer` serves the daemon, ``deepsentry check`` and ``deepsentry eval``, so all three
+give identical answers for the same media. The result is a plain JSON-able dict whose shape is the API's
+(see ``deepsentry.daemon.openapi``).
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import cv2
+import numpy as np
+
+from deepsentry.detector.faces import FaceDetector, Track, crop_face, link_tracks
+from deepsentry.settings import Settings
+
+ProgressFn = Callable[[float, str], None]
+
+# Frames of one track that go through the CNN at most (spread over the track).
+MAX_FRAMES_PER_TRACK = 32
+
+
+def resolve_device(name: str = "auto") -> str:
+    if name != "auto":
+        return name
+    try:
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    except ImportError:  # pragma: no cover - torch is a hard dependency
+        return "cpu"
+
+
+def _load_default_scorer(weights: Path | None, device: str):
+    try:
+        from deepsentry.detector.inference import load_scorer
+    except ModuleNotFoundError:
+        return None
+    return load_scorer(weights, device=device)
+
+
+def _noop(_fraction: float, _stage: str) -> None:
+    pass
+
+
+def _spread(n: int, k: int) -> list[int]:
+    """``k`` indices spread evenly over ``range(n)`` (all of them when ``n <= k``)."""
+    if n <= k:
+        return list(range(n))
+    return sorted({int(round(i * (n - 1) / (k - 1))) for i in range(k)})
+
+
+class Analyzer:
+    """Holds the face detector and the scorer (loaded once) and analyses media with them."""
+
+    def __init__(self, settings: Settings, *, scorer: Any = "auto", face_detector: FaceDetector | None = None) -> None:
+        self.settings = settings
+        self.device = resolve_device(settings.device)
+        self.faces = face_detector or FaceDetector(device=self.device)
+        self.scorer = _load_default_scorer(settings.detector_weights, self.device) if scorer == "auto" else scorer
+        self._score_lock = threading.Lock()
+
+    # ---------------------------------------------------------------- info
+    @property
+    def model_status(self) -> str:
+        return "ready" if self.scorer is not None else "no_weights"
+
+    def model_info(self) -> dict[str, Any] | None:
+        return self.scorer.info() if self.scorer is not None else None
+
+    # ---------------------------------------------------------------- entry points
+    def analyze_file(self, path: str | Path, *, progress: ProgressFn | None = None, explain: bool = False,
+                     source_url: str | None = None) -> dict[str, Any]:
+        from deepsentry.media import probe, sample_frames, sha256_file
+
+        progress = progress or _noop
+        limits = self.settings.limits
+        t0 = time.perf_counter()
+        info = probe(path, limits)
+        progress(0.02, "decoding")
+        sha = sha256_file(path)
+        frames: list[np.ndarray] = []
+        times: list[float] = []
+        expected = self._expected_frames(info)
+        for fr in sample_frames(path, limits):
+            frames.append(fr.image)
+            times.append(float(fr.t))
+            progress(0.02 + 0.28 * min(1.0, len(frames) / expected), "decoding")
+        t_decode = time.perf_counter() - t0
+        media = {
+            "kind": info.kind,
+            "format": getattr(info, "format", None),
+            "codec": getattr(info, "codec", None),
+            "size": info.size_bytes,
+            "duration": info.duration,
+            "fps": info.fps,
+            "width": info.width,
+            "height": info.height,
+            "sha256": sha,
+            "source_url": source_url,
+            "frames_sampled": len(frames),
+        }
+        return self._analyze(frames, times, media, progress, explain, {"decode_s": t_decode}, t0)
+
+    def analyze_frames(self, frames: list[tuple[float, np.ndarray]], *, sha256: str, size: int,
+                       source_url: str | None = None, progress: ProgressFn | None = None,
+                       explain: bool = False) -> dict[str, Any]:
+        """Frames captured elsewhere (the extension), each ``(t, RGB uint8 image)``."""
+        t0 = time.perf_counter()
+        frames = sorted(frames, key=lambda f: f[0])
+        h, w = frames[0][1].shape[:2]
+        media = {
+            "kind": "frames", "format": "jpeg", "codec": None, "size": size,
+            "duration": (frames[-1][0] - frames[0][0]) if len(frames) > 1 else None,
+            "fps": None, "width": w, "height": h, "sha256": sha256, "source_url": source_url,
+            "frames_sampled": len(frames),
+        }
+        return self._analyze([f[1] for f in frames], [float(f[0]) for f in frames], media,
+                             progress or _noop, explain, {"decode_s": 0.0}, t0)
+
+    # ---------------------------------------------------------------- core
+    def _expected_frames(self, info) -> int:
+        if info.kind != "video" or not info.duration:
+            return 1
+        lim = self.settings.limits
+        return max(1, min(lim.max_frames, int(math.ceil(info.duration * lim.sample_fps))))
+
+    def _analyze(self, frames: list[np.ndarray], times: list[float], media: dict[str, Any],
+                 progress: ProgressFn, explain: bool, timings: dict[str, float], t0: float) -> dict[str, Any]:
+        t1 = time.perf_counter()
+        per_frame = []
+        step = 8
+        for i in range(0, len(frames), step):
+            per_frame.extend(self.faces.detect(frames[i:i + step]))
+            progress(0.30 + 0.45 * min(1.0, (i + step) / max(1, len(frames))), "finding faces")
+        tracks = link_tracks(per_frame, times)
+        # With several frames, a face seen once is most often a false detection: keep tracks seen in
+        # at least two sampled frames (or in the only frame there is).
+        min_len = 2 if len(frames) >= 5 else 1
+        tracks = [tr for tr in tracks if len(tr) >= min_len]
+        for new_id, tr in enumerate(tracks):
+            tr.track_id = new_id
+        timings["detect_s"] = time.perf_counter() - t1
+
+        t2 = time.perf_counter()
+        progress(0.78, "scoring")
+        faces = [self._track_json(tr) for tr in tracks]
+        if self.scorer is not None and tracks:
+            self._score(frames, tracks, faces, media["kind"] == "image", explain)
+        timings["score_s"] = time.perf_counter() - t2
+        timings["total_s"] = time.perf_counter() - t0
+        progress(1.0, "done")
+        return {
+            "media": media,
+            "faces": faces,
+            "verdict": self._verdict(faces),
+            "model": self.model_info(),
+            "model_status": self.model_status,
+            "timings": {k: round(v, 4) for k, v in timings.items()},
+        }
+
+    @staticmethod
+    def _track_json(tr: Track) -> dict[str, Any]:
+        boxes = []
+        for t, d in zip(tr.times, tr.detections):
+            x1, y1, x2, y2 = d.box
+            boxes.append({"t": round(t, 4), "x": round(x1, 1), "y": round(y1, 1), "w": round(x2 - x1, 1),
+                          "h": round(y2 - y1, 1), "confidence": round(d.confidence, 4)})
+        return {"track_id": tr.track_id, "boxes": boxes, "fake_prob": None, "frame_probs": []}
+
+    def _score(self, frames, tracks: list[Track], faces: list[dict], still: bool, explain: bool) -> None:
+        cfg = self.scorer.cfg
+        crops_per_track: list[np.ndarray] = []
+        kept: list[list[int]] = []
+        for tr in tracks:
+            idx = _spread(len(tr), MAX_FRAMES_PER_TRACK)
+            kept.append(idx)
+            crops_per_track.append(np.stack([
+                crop_face(frames[tr.frame_indices[i]], tr.detections[i].box, cfg.margin, cfg.input_size) for i in idx
+            ]))
+        with self._score_lock:
+            if still:
+                probs = [self.scorer.score_image(c[0]) for c in crops_per_track]
+                scores = [(p, [p]) for p in probs]
+            else:
+                scores = [(s.fake_prob, list(s.frame_probs)) for s in self.scorer.score_tracks(crops_per_track)]
+            for tr, face, idx, crops, (p, frame_probs) in zip(tracks, faces, kept, crops_per_track, scores):
+                face["fake_prob"] = round(float(p), 4)
+                face["frame_probs"] = [{"t": round(tr.times[i], 4), "p": round(float(fp), 4)}
+                                       for i, fp in zip(idx, frame_probs)]
+                if explain:
+                    worst = int(np.argmax(frame_probs)) if frame_probs else 0
+                    face["heatmap"] = self._heatmap_json(crops[worst], tr.times[idx[worst]])
+
+    def _heatmap_json(self, crop: np.ndarray, t: float) -> dict[str, Any]:
+        heat = np.clip(self.scorer.explain(crop), 0.0, 1.0)
+        colour = cv2.applyColorMap((heat * 255).astype(np.uint8), cv2.COLORMAP_JET)[:, :, ::-1]
+        overlay = (0.55 * crop + 0.45 * colour).astype(np.uint8)
+        ok, png = cv2.imencode(".png", overlay[:, :, ::-1])
+        return {"t": round(t, 4), "png": base64.b64encode(png.tobytes()).decode() if ok else None}
+
+    def _verdict(self, faces: list[dict]) -> dict[str, Any]:
+        info = self.model_info() or {}
+        threshold = info.get("threshold")
+        band = info.get("uncertain_band")
+        if not faces:
+            return {"label": "no_faces", "fake_prob": None, "threshold": threshold, "uncertain_band": band}
+        if self.scorer is None:
+            return {"label": "uncertain", "fake_prob": None, "threshold": None, "uncertain_band": None,
+                    "reason": "no_weights"}
+        # The media is as fake as its most suspicious face.
+        p = max(f["fake_prob"] for f in faces)
+        return {"label": self.scorer.label(p), "fake_prob": round(float(p), 4), "threshold": threshold,
+                "uncertain_band": band}

@@ -1,0 +1,273 @@
+"""Training: crop index -> pseudo-tracks with SBI and augmentation -> CNN+LSTM, then calibration.
+
+``train(opts)`` is what ``deepsentry train`` runs. A run directory holds the caches (crop array,
+landmarks), ``ckpt_last.pt`` written after every epoch (resume with ``resume``), ``history.jsonl``
+(per-epoch loss and validation metrics) and, at the end, the calibrated weights file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from deepsentry.errors import BadRequest
+
+
+@dataclass
+class TrainOptions:
+    data: Path                               # folder with index.csv (or the CSV itself), or a video dataset
+    out: Path = Path("runs/detector/model.pt")
+    run_dir: Path | None = None              # default: out's folder
+    arch: str = "mobilenet_v3_small_lstm"
+    epochs: int = 10
+    batch_size: int = 48                     # tracks per step
+    lr: float = 2e-3
+    weight_decay: float = 0.05
+    warmup_steps: int = 300
+    seed: int = 0
+    device: str = "auto"
+    workers: int = 1
+    threads: int | None = None
+    exclude_source: tuple[str, ...] = ()
+    p_sbi: dict = field(default_factory=lambda: {"utkface": 0.5, "default": 0.2})
+    track_weight: float = 0.5
+    resume: Path | None = None
+    max_train: int | None = None             # cap on training items per epoch (random subset each epoch)
+    progress: bool = True
+    version: str = "1"
+
+
+def resolve_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def _index_path(data: Path) -> Path:
+    data = Path(data)
+    if data.is_file() and data.suffix.lower() == ".csv":
+        return data
+    if (data / "index.csv").is_file():
+        return data / "index.csv"
+    return None
+
+
+def _log(msg: str) -> None:
+    print(time.strftime("%H:%M:%S"), msg, flush=True)
+
+
+def predict_frames(model, loader, device) -> tuple[np.ndarray, np.ndarray]:
+    """Frame-head logits and labels over a loader of (single-frame) tracks."""
+    import torch
+
+    model.eval()
+    logits, labels = [], []
+    with torch.no_grad():
+        for x, lengths, y, fy, _ in loader:
+            feats = model.frame_features(x.to(device))
+            logits.append(model.frame_logits(feats).float().cpu().numpy())
+            labels.append(fy.numpy())
+    return np.concatenate(logits), np.concatenate(labels)
+
+
+def predict_tracks(model, loader, device) -> tuple[np.ndarray, np.ndarray]:
+    import torch
+
+    model.eval()
+    logits, labels = [], []
+    with torch.no_grad():
+        for x, lengths, y, fy, _ in loader:
+            out = model(x.to(device), lengths)
+            logits.append(out.track_logits.float().cpu().numpy())
+            labels.append(y.numpy())
+    return np.concatenate(logits), np.concatenate(labels)
+
+
+def val_metrics(logits: np.ndarray, labels: np.ndarray, sources: list[str]) -> dict:
+    from deepsentry.detector.calibrate import sigmoid
+    from deepsentry.detector.metrics import summary
+
+    p = sigmoid(logits)
+    out = {"all": summary(labels, p)}
+    src = np.asarray(sources)
+    for s in sorted(set(sources)):
+        m = src == s
+        out[s] = summary(labels[m], p[m])
+    return out
+
+
+def train(opts: TrainOptions) -> dict:
+    """Train, calibrate and write the weights file; returns the final metrics dict."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    from deepsentry.detector.calibrate import choose_threshold, choose_uncertain_band, fit_temperature, sigmoid
+    from deepsentry.detector.data import (TrackDataset, ValTrackDataset, collate_tracks, extract_video_tracks,
+                                          find_video_dataset, load_images, read_index)
+    from deepsentry.detector.model import create_detector, save_weights
+    from deepsentry.detector.sbi import cache_landmarks
+
+    t_start = time.time()
+    device = resolve_device(opts.device)
+    if opts.threads:
+        torch.set_num_threads(opts.threads)
+    torch.manual_seed(opts.seed)
+    np.random.seed(opts.seed)
+    random.seed(opts.seed)
+    out = Path(opts.out)
+    run_dir = Path(opts.run_dir) if opts.run_dir else out.parent
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+    model = create_detector(opts.arch)
+    cfg = model.cfg
+
+    index = _index_path(Path(opts.data))
+    if index is None:
+        if not Path(opts.data).is_dir():
+            raise BadRequest(f"--data {opts.data}: not a crop index (index.csv) or a video dataset folder")
+        _log("video dataset: extracting face tracks once")
+        index = extract_video_tracks(find_video_dataset(Path(opts.data)), cfg, run_dir / "video_crops",
+                                     progress=opts.progress)
+    root = index.parent
+    rows = read_index(index)
+    if opts.exclude_source:
+        rows = [r for r in rows if r.source not in set(opts.exclude_source)]
+    train_rows = [r for r in rows if r.split == "train"]
+    val_rows = [r for r in rows if r.split == "val"]
+    if not train_rows or not val_rows:
+        raise BadRequest("the index needs rows in both the train and val split")
+    _log(f"data: {len(train_rows)} train, {len(val_rows)} val crops from {index} on {device}")
+
+    images = load_images(root, rows, run_dir / "crops160.npy", progress=opts.progress)
+    pos = {r.path: i for i, r in enumerate(rows)}
+    real_paths = [r.path for r in train_rows if r.label == 0]
+    lms = cache_landmarks(root, real_paths, run_dir / "landmarks.npz", progress=opts.progress)
+    tr_idx = np.array([pos[r.path] for r in train_rows])
+    va_idx = np.array([pos[r.path] for r in val_rows])
+    labels = np.array([r.label for r in rows])
+    sources = [r.source for r in rows]
+    landmarks = [lms.get(r.path) if r.label == 0 else None for r in rows]
+    p_sbi = {s: opts.p_sbi.get(s, opts.p_sbi.get("default", 0.2)) for s in set(sources)}
+
+    train_ds = TrackDataset(images, labels, sources, cfg, landmarks=landmarks, p_sbi=p_sbi, train=True,
+                            seed=opts.seed, indices=tr_idx)
+    val_ds = TrackDataset(images, labels, sources, cfg, train=False, indices=va_idx)
+    val_sources = [sources[i] for i in va_idx]
+    nw = max(0, int(opts.workers))
+    val_loader = DataLoader(val_ds, batch_size=128, shuffle=False, num_workers=0, collate_fn=collate_tracks)
+
+    model.to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
+    n_items = len(tr_idx) if not opts.max_train else min(len(tr_idx), opts.max_train)
+    steps_per_epoch = math.ceil(n_items / opts.batch_size)
+    total_steps = max(1, steps_per_epoch * opts.epochs)
+
+    def lr_at(step: int) -> float:
+        if step < opts.warmup_steps:
+            return (step + 1) / opts.warmup_steps
+        frac = (step - opts.warmup_steps) / max(1, total_steps - opts.warmup_steps)
+        return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, frac)))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
+    use_amp = device.startswith("cuda")
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    bce = torch.nn.BCEWithLogitsLoss()
+    start_epoch = 0
+    if opts.resume:
+        ck = torch.load(opts.resume, map_location="cpu", weights_only=False)
+        model.load_state_dict(ck["state_dict"])
+        opt.load_state_dict(ck["optimizer"])
+        sched.load_state_dict(ck["scheduler"])
+        start_epoch = int(ck["epoch"]) + 1
+        _log(f"resumed from {opts.resume} at epoch {start_epoch}")
+
+    hist_file = run_dir / "history.jsonl"
+    for epoch in range(start_epoch, opts.epochs):
+        t0 = time.time()
+        train_ds.set_epoch(epoch)
+        g = torch.Generator().manual_seed(opts.seed * 1000 + epoch)
+        if opts.max_train and opts.max_train < len(tr_idx):
+            sampler = torch.randperm(len(tr_idx), generator=g)[:opts.max_train].tolist()
+        else:
+            sampler = torch.randperm(len(tr_idx), generator=g).tolist()
+        loader = DataLoader(train_ds, batch_size=opts.batch_size, sampler=sampler, num_workers=nw,
+                            collate_fn=collate_tracks, drop_last=True, persistent_workers=False,
+                            pin_memory=use_amp)
+        model.train()
+        it = loader
+        if opts.progress:
+            from tqdm import tqdm
+            it = tqdm(loader, desc=f"epoch {epoch + 1}/{opts.epochs}", unit="batch", mininterval=30)
+        run_loss, n_seen, n_frames = 0.0, 0, 0
+        for x, lengths, y, fy, _ in it:
+            x, y, fy = x.to(device, non_blocking=True), y.to(device), fy.to(device)
+            with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=use_amp):
+                o = model(x, lengths)
+                loss = bce(o.frame_logits.float(), fy) + opts.track_weight * bce(o.track_logits.float(), y)
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.unscale_(opt)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            scaler.step(opt)
+            scaler.update()
+            sched.step()
+            run_loss += float(loss) * len(y)
+            n_seen += len(y)
+            n_frames += x.shape[0]
+        vl, vy = predict_frames(model, val_loader, device)
+        vm = val_metrics(vl, vy, val_sources)
+        rec = {"epoch": epoch + 1, "train_loss": run_loss / max(1, n_seen), "frames": n_frames,
+               "epoch_s": round(time.time() - t0, 1), "lr": sched.get_last_lr()[0],
+               "val_auc": vm["all"]["auc"], **{f"val_auc_{s}": vm[s]["auc"] for s in vm if s != "all"}}
+        _log(json.dumps(rec))
+        with open(hist_file, "a") as f:
+            f.write(json.dumps(rec) + "\n")
+        ck = {"state_dict": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+              "epoch": epoch, "cfg": cfg.to_dict(), "options": {k: str(v) for k, v in asdict(opts).items()}}
+        torch.save(ck, run_dir / "ckpt_last.tmp")
+        os.replace(run_dir / "ckpt_last.tmp", run_dir / "ckpt_last.pt")
+
+    # ---- calibration on val
+    _log("calibrating on the validation split")
+    vl, vy = predict_frames(model, val_loader, device)
+    t_frame = fit_temperature(vl, vy)
+    track_loader = DataLoader(ValTrackDataset(images[va_idx] if not isinstance(images, np.memmap) else
+                                              np.asarray(images[va_idx]), labels[va_idx], cfg),
+                              batch_size=32, num_workers=0, collate_fn=collate_tracks)
+    tl, ty = predict_tracks(model, track_loader, device)
+    t_track = fit_temperature(tl, ty)
+    p_val = sigmoid(vl / t_frame)
+    thr = choose_threshold(p_val, vy)
+    band = choose_uncertain_band(p_val, vy, thr)
+    trained_on = (f"{index.parent.name}/{index.name}: {len(train_rows)} train crops"
+                  + (f" (excluding source {','.join(opts.exclude_source)})" if opts.exclude_source else "")
+                  + f", {opts.epochs} epochs, SBI p={p_sbi}")
+    final_cfg = cfg.replace(temperature_frame=round(t_frame, 4), temperature_track=round(t_track, 4),
+                            threshold=round(thr, 4), uncertain_band=band, version=opts.version,
+                            trained_on=trained_on)
+    model.cfg = final_cfg
+    metrics = {"frame": val_metrics(vl / t_frame, vy, val_sources),
+               "track_pseudo": val_metrics(tl / t_track, ty, val_sources),
+               "calibration": {"temperature_frame": t_frame, "temperature_track": t_track, "threshold": thr,
+                               "uncertain_band": list(band)},
+               "train_seconds": round(time.time() - t_start, 1), "device": device,
+               "options": {k: str(v) for k, v in asdict(opts).items()}}
+    # metrics at the calibrated threshold
+    from deepsentry.detector.metrics import summary
+    src = np.asarray(val_sources)
+    metrics["frame_at_threshold"] = {"all": summary(vy, p_val, thr),
+                                     **{s: summary(vy[src == s], p_val[src == s], thr) for s in sorted(set(val_sources))}}
+    save_weights(model, out, final_cfg, extra={"metrics": metrics})
+    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    _log(f"wrote {out}; val AUC {metrics['frame']['all']['auc']:.4f}; "
+         + ", ".join(f"{s} {metrics['frame'][s]['auc']:.4f}" for s in metrics["frame"] if s != "all"))
+    return metrics

@@ -1,0 +1,391 @@
+"""Consent records: the depicted person's Ed25519 signature over what may be generated from their face.
+
+A consent file is JSON::
+
+    {"format": "deepsentry-consent", "algorithm": "Ed25519",
+     "record": {version, subject: {name, public_key}, creator, modes, photo_sha256, embedding,
+                embedding_sha256, face_threshold, revocation_commit, issued, expires, nonce},
+     "signature": base64(Ed25519(subject key, canonical_json(record)))}
+
+``canonical_json`` is sorted-key, compact, UTF-8 JSON. The consent hash (what the C2PA manifest and the
+ledger carry) is SHA-256 of those canonical bytes. ``embedding`` is the subject's 128-d dlib face
+descriptor, quantised to int16 at 1/4096 and base64-encoded; ``embedding_sha256`` hashes those bytes, so
+the generator can check that a source photo shows the consented face: Euclidean descriptor distance at or
+under :data:`FACE_MATCH_THRESHOLD` (see ``bench/generator_quality.py --calibrate`` for the numbers).
+
+Revocation is on the ledger. ``revocation_commit`` = keccak256 of the subject's (deterministic) Ed25519
+signature over ``"deepsentry-consent-revoke:" + consent_hash``; revealing that signature revokes the consent
+from any account, so only the holder of the subject's key can revoke it.
+
+The subject's private key is written encrypted (PKCS#8, passphrase from ``$DEEPSENTRY_PASSPHRASE``), never in
+clear.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from deepsentry.errors import BadRequest, ConsentError, KeyStoreError, NoFaceFound
+
+FORMAT = "deepsentry-consent"
+VERSION = 1
+MODES = ("swap", "animate")
+EMBED_SCALE = 4096
+# dlib's ResNet descriptor: same person <= 0.6 is the model's published operating point (99.38% on LFW).
+# Measured here (bench/generator_quality.py --calibrate): same photo under re-encoding, greyscale, flip,
+# 4x downscale, rotation, brightness: max 0.43; different people (skimage LFW subset): min 0.62.
+FACE_MATCH_THRESHOLD = 0.55
+REVOKE_PREFIX = "deepsentry-consent-revoke:"
+
+
+def canonical_json(obj: Any) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def quantise(vec: np.ndarray) -> bytes:
+    q = np.clip(np.round(np.asarray(vec, dtype=np.float64) * EMBED_SCALE), -32768, 32767).astype("<i2")
+    return q.tobytes()
+
+
+def dequantise(raw: bytes) -> np.ndarray:
+    return np.frombuffer(raw, dtype="<i2").astype(np.float32) / EMBED_SCALE
+
+
+def keccak(data: bytes) -> bytes:
+    from eth_utils import keccak as _k
+
+    return _k(data)
+
+
+def _b64(b: bytes) -> str:
+    return base64.b64encode(b).decode("ascii")
+
+
+def _unb64(s: str, what: str) -> bytes:
+    try:
+        return base64.b64decode(s, validate=True)
+    except (ValueError, TypeError) as exc:
+        raise ConsentError(f"consent record: {what} is not base64", code="consent_invalid") from exc
+
+
+@dataclass(frozen=True)
+class SignedConsent:
+    record: dict[str, Any]
+    signature: bytes
+    path: Path | None = field(default=None, compare=False)
+
+    # --- derived values ---------------------------------------------------------------------------
+    @property
+    def canonical(self) -> bytes:
+        return canonical_json(self.record)
+
+    @property
+    def consent_hash(self) -> str:
+        """SHA-256 of the canonical record, 64 hex digits."""
+        return hashlib.sha256(self.canonical).hexdigest()
+
+    @property
+    def consent_hash_bytes(self) -> bytes:
+        return bytes.fromhex(self.consent_hash)
+
+    @property
+    def modes(self) -> tuple[str, ...]:
+        return tuple(self.record.get("modes", ()))
+
+    @property
+    def subject_name(self) -> str:
+        return self.record["subject"]["name"]
+
+    @property
+    def public_key_bytes(self) -> bytes:
+        return _unb64(self.record["subject"]["public_key"], "subject.public_key")
+
+    @property
+    def expires(self) -> dt.date:
+        return dt.date.fromisoformat(self.record["expires"])
+
+    @property
+    def embedding(self) -> np.ndarray:
+        raw = _unb64(self.record["embedding"], "embedding")
+        if len(raw) != 256:
+            raise ConsentError("consent record: the embedding is not 128 int16 values", code="consent_invalid")
+        if hashlib.sha256(raw).hexdigest() != self.record.get("embedding_sha256"):
+            raise ConsentError("consent record: embedding_sha256 does not match the embedding", code="consent_invalid")
+        return dequantise(raw)
+
+    @property
+    def threshold(self) -> float:
+        return float(self.record.get("face_threshold", FACE_MATCH_THRESHOLD))
+
+    @property
+    def revocation_commit(self) -> bytes:
+        return bytes.fromhex(self.record["revocation_commit"].removeprefix("0x"))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"format": FORMAT, "algorithm": "Ed25519", "record": self.record, "signature": _b64(self.signature)}
+
+    def write(self, path: Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(self.to_json(), indent=2, ensure_ascii=False) + "\n")
+        os.replace(tmp, path)
+        return path
+
+    # --- checks -----------------------------------------------------------------------------------
+    def verify_signature(self) -> None:
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+        try:
+            pub = Ed25519PublicKey.from_public_bytes(self.public_key_bytes)
+            pub.verify(self.signature, self.canonical)
+        except (InvalidSignature, ValueError) as exc:
+            raise ConsentError("the consent record's signature does not verify: it was altered or not signed by "
+                               "the subject's key", code="consent_signature") from exc
+
+    def check_expiry(self, today: dt.date | None = None) -> None:
+        today = today or dt.datetime.now(dt.timezone.utc).date()
+        if today > self.expires:
+            raise ConsentError(f"the consent expired on {self.expires.isoformat()}", code="consent_expired",
+                               details={"expires": self.expires.isoformat()})
+
+    def check_mode(self, mode: str) -> None:
+        if mode not in self.modes:
+            raise ConsentError(f"the consent does not allow {mode!r} (it allows: {', '.join(self.modes) or 'nothing'})",
+                               code="consent_mode", details={"mode": mode, "allowed": list(self.modes)})
+
+    def face_distance(self, embedding: np.ndarray) -> float:
+        return float(np.linalg.norm(self.embedding - np.asarray(embedding, dtype=np.float32)))
+
+    def check_face(self, embedding: np.ndarray) -> float:
+        d = self.face_distance(embedding)
+        if d > self.threshold:
+            raise ConsentError(f"the source face is not the consented face (descriptor distance {d:.3f} > "
+                               f"{self.threshold:.2f})", code="face_mismatch",
+                               details={"distance": round(d, 4), "threshold": self.threshold})
+        return d
+
+
+# --- reading -------------------------------------------------------------------------------------
+_REQUIRED = ("version", "subject", "creator", "modes", "photo_sha256", "embedding", "embedding_sha256",
+             "revocation_commit", "issued", "expires", "nonce")
+
+
+def load_consent(path: Path | str | None) -> SignedConsent:
+    """Parse a consent file. Missing file -> ``consent_missing``; malformed -> ``consent_invalid``.
+    The signature is not checked here (see :meth:`SignedConsent.verify_signature`)."""
+    if path is None or str(path) == "":
+        raise ConsentError("no consent record given: generation needs the depicted person's signed consent",
+                           code="consent_missing")
+    path = Path(path)
+    if not path.is_file():
+        raise ConsentError(f"consent record {path} does not exist", code="consent_missing")
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise ConsentError(f"consent record {path.name} is not valid JSON: {exc}", code="consent_invalid") from exc
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT or doc.get("algorithm") != "Ed25519":
+        raise ConsentError(f"{path.name} is not a deepsentry consent record", code="consent_invalid")
+    rec, sig = doc.get("record"), doc.get("signature")
+    if not isinstance(rec, dict) or not isinstance(sig, str):
+        raise ConsentError(f"{path.name}: record or signature missing", code="consent_invalid")
+    missing = [k for k in _REQUIRED if k not in rec]
+    if missing:
+        raise ConsentError(f"{path.name}: record lacks {', '.join(missing)}", code="consent_invalid")
+    if rec["version"] != VERSION:
+        raise ConsentError(f"{path.name}: unsupported consent version {rec['version']!r}", code="consent_invalid")
+    if not isinstance(rec["subject"], dict) or not {"name", "public_key"} <= set(rec["subject"]):
+        raise ConsentError(f"{path.name}: subject needs name and public_key", code="consent_invalid")
+    try:
+        dt.date.fromisoformat(rec["expires"])
+        bytes.fromhex(str(rec["revocation_commit"]).removeprefix("0x"))
+    except (TypeError, ValueError) as exc:
+        raise ConsentError(f"{path.name}: bad expires or revocation_commit: {exc}", code="consent_invalid") from exc
+    return SignedConsent(rec, _unb64(sig, "signature"), path)
+
+
+# --- subject keys --------------------------------------------------------------------------------
+def _passphrase() -> str:
+    from deepsentry.ledger.keys import get_passphrase
+
+    pw = get_passphrase(prompt="passphrase for the subject's consent key: ")
+    if len(pw) < 8:
+        raise BadRequest("passphrase must have at least 8 characters", code="weak_passphrase")
+    return pw
+
+
+def fingerprint(public_raw: bytes) -> str:
+    return hashlib.sha256(public_raw).hexdigest()[:16]
+
+
+def new_subject_key(dest_dir: Path, name: str, passphrase: str | None = None):
+    """Generate an Ed25519 key pair; write the private key PKCS#8-encrypted to ``dest_dir``. Returns
+    (private_key, path)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    passphrase = passphrase or _passphrase()
+    key = Ed25519PrivateKey.generate()
+    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40] or "subject"
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    path = dest_dir / f"{slug}-{fingerprint(raw)}.key.pem"
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.BestAvailableEncryption(passphrase.encode()))
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(pem)
+    return key, path
+
+
+def load_subject_key(path: Path, passphrase: str | None = None):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    path = Path(path)
+    if not path.is_file():
+        raise KeyStoreError(f"subject key {path} does not exist", code="keys_missing")
+    data = path.read_bytes()
+    try:
+        if b"ENCRYPTED" in data:
+            key = serialization.load_pem_private_key(data, password=(passphrase or _passphrase()).encode())
+        else:
+            key = serialization.load_pem_private_key(data, password=None)
+    except (ValueError, TypeError) as exc:
+        raise KeyStoreError(f"cannot open subject key {path.name}: wrong passphrase or not a PEM key",
+                            code="wrong_passphrase") from exc
+    if not isinstance(key, Ed25519PrivateKey):
+        raise KeyStoreError(f"{path.name} is not an Ed25519 key", code="bad_key")
+    return key
+
+
+def subject_key_dir(settings) -> Path:
+    return Path(settings.data_dir) / "consent-keys"
+
+
+def find_subject_key(consent: SignedConsent, settings, near: Path | None = None) -> Path:
+    """The key file for ``consent``'s subject: next to the consent file, else in the data dir."""
+    fp = fingerprint(consent.public_key_bytes)
+    dirs = [d for d in (near, subject_key_dir(settings)) if d is not None]
+    for d in dirs:
+        for p in sorted(Path(d).glob(f"*-{fp}.key.pem")):
+            return p
+    raise KeyStoreError(f"no key for subject {consent.subject_name!r} (fingerprint {fp}) in "
+                        f"{', '.join(str(d) for d in dirs)}: pass --subject-key", code="keys_missing")
+
+
+def _raw_public(key) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    return key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def revocation_secret(key, consent_hash: str) -> bytes:
+    """Ed25519 is deterministic, so this signature is the same every time: its keccak is the commit."""
+    return key.sign((REVOKE_PREFIX + consent_hash).encode("ascii"))
+
+
+# --- creating ------------------------------------------------------------------------------------
+def face_embedding_of(photo: np.ndarray, what: str = "photo") -> np.ndarray:
+    from deepsentry.generator import landmarks as lm
+
+    face = lm.main_face(photo, what)
+    return lm.embedding(photo, face.points)
+
+
+def read_image(path: Path) -> np.ndarray:
+    import cv2
+
+    path = Path(path)
+    if not path.is_file():
+        raise BadRequest(f"{path} does not exist", code="file_missing")
+    data = np.frombuffer(path.read_bytes(), dtype=np.uint8)
+    img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if img is None:
+        from deepsentry.errors import UnsupportedMedia
+
+        raise UnsupportedMedia(f"{path.name} is not an image OpenCV can read", code="not_image")
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def build_record(*, subject_name: str, public_raw: bytes, creator: str, modes, photo_bytes: bytes,
+                 embedding: np.ndarray, expires: dt.date, issued: dt.datetime | None = None,
+                 threshold: float = FACE_MATCH_THRESHOLD) -> dict[str, Any]:
+    modes = sorted(set(modes))
+    bad = [m for m in modes if m not in MODES]
+    if bad or not modes:
+        raise BadRequest(f"modes must be among {', '.join(MODES)} (got {', '.join(modes) or 'none'})", code="bad_modes")
+    if not subject_name.strip():
+        raise BadRequest("the subject's name is empty", code="bad_subject")
+    issued = issued or dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    if expires < issued.date():
+        raise BadRequest(f"expiry {expires.isoformat()} is in the past", code="bad_expiry")
+    q = quantise(embedding)
+    return {
+        "version": VERSION,
+        "subject": {"name": subject_name.strip(), "public_key": _b64(public_raw)},
+        "creator": creator,
+        "modes": modes,
+        "photo_sha256": hashlib.sha256(photo_bytes).hexdigest(),
+        "embedding": _b64(q),
+        "embedding_sha256": hashlib.sha256(q).hexdigest(),
+        "embedding_model": "dlib_face_recognition_resnet_model_v1",
+        "face_threshold": threshold,
+        "revocation_commit": "",          # filled once the hash-independent part is fixed (see below)
+        "issued": issued.isoformat().replace("+00:00", "Z"),
+        "expires": expires.isoformat(),
+        "nonce": secrets.token_hex(16),
+    }
+
+
+def sign_record(record: dict[str, Any], key) -> SignedConsent:
+    """Set ``revocation_commit`` and sign. The commit must not depend on the consent hash it protects,
+    so it is the keccak of the subject's signature over the record *without* the commit."""
+    rec = dict(record)
+    rec["revocation_commit"] = ""
+    pre_hash = hashlib.sha256(canonical_json(rec)).hexdigest()
+    rec["revocation_commit"] = "0x" + keccak(revocation_secret(key, pre_hash)).hex()
+    return SignedConsent(rec, key.sign(canonical_json(rec)))
+
+
+def revocation_key_hash(consent: SignedConsent) -> str:
+    """The hash the revocation secret signs: the record with an empty ``revocation_commit``."""
+    rec = dict(consent.record)
+    rec["revocation_commit"] = ""
+    return hashlib.sha256(canonical_json(rec)).hexdigest()
+
+
+def create_consent(*, subject_name: str, photo: Path, modes, expires: dt.date, out: Path, settings,
+                   subject_key: Path | None = None, creator: str | None = None,
+                   passphrase: str | None = None) -> tuple[SignedConsent, Path]:
+    """Write a signed consent file to ``out``; returns it and the subject key file used or created
+    (a new key goes to ``<data_dir>/consent-keys/``)."""
+    photo = Path(photo)
+    img = read_image(photo)
+    try:
+        emb = face_embedding_of(img, f"consent photo {photo.name}")
+    except NoFaceFound as exc:
+        raise NoFaceFound(f"{exc.message}: the consent photo must show the subject's face") from exc
+    if subject_key is not None:
+        key = load_subject_key(subject_key, passphrase)
+        key_path = Path(subject_key)
+    else:
+        key, key_path = new_subject_key(subject_key_dir(settings), subject_name, passphrase)
+    creator = creator or os.environ.get("USER") or "unknown creator"
+    record = build_record(subject_name=subject_name, public_raw=_raw_public(key), creator=creator, modes=modes,
+                          photo_bytes=photo.read_bytes(), embedding=emb, expires=expires)
+    signed = sign_record(record, key)
+    signed.write(Path(out))
+    return SignedConsent(signed.record, signed.signature, Path(out)), key_path

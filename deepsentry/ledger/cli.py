@@ -1,0 +1,207 @@
+"""``deepsentry ledger node|status|flush|lookup|revoke|consent-revoke`` and ``deepsentry keys init|import|show|trust``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def _settings():
+    from deepsentry.settings import load_settings
+
+    return load_settings()
+
+
+def _print(obj, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(obj, indent=2, default=str))
+    else:
+        for k, v in obj.items():
+            print(f"{k}: {v}")
+
+
+def register(sub) -> None:
+    led = sub.add_parser("ledger", help="the provenance ledger (embedded anvil node or configured RPC)")
+    lsub = led.add_subparsers(dest="ledger_command", metavar="SUBCOMMAND")
+    p = lsub.add_parser("node", help="run the embedded node in the foreground (Ctrl-C stops it, state is kept)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_node)
+    p = lsub.add_parser("status", help="node, contract, account and outbox state")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_status)
+    p = lsub.add_parser("flush", help="deliver registrations waiting in the outbox")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_flush)
+    p = lsub.add_parser("lookup", help="look a record up by content hash (sha256 hex) or --watermark ID")
+    p.add_argument("hash", nargs="?")
+    p.add_argument("--watermark", type=int)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_lookup)
+    p = lsub.add_parser("revoke", help="revoke a record you registered (by content hash)")
+    p.add_argument("hash")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_revoke)
+    p = lsub.add_parser("consent-revoke", help="revoke a consent hash (owner, or with --secret-hex)")
+    p.add_argument("consent_hash")
+    p.add_argument("--secret-hex", help="the revocation secret given to the subject")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_consent_revoke)
+    led.set_defaults(func=lambda a: (led.print_help(), 2)[1])
+
+    keys = sub.add_parser("keys", help="the creator's Ethereum account and C2PA signing identity")
+    ksub = keys.add_subparsers(dest="keys_command", metavar="SUBCOMMAND")
+    p = ksub.add_parser("init", help="create the account and a local root CA + C2PA signing cert (encrypted)")
+    p.add_argument("--subject", default="deepsentry creator", help="common name on the signing certificate")
+    p.add_argument("--force", action="store_true", help="replace existing keys")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_keys_init)
+    p = ksub.add_parser("import", help="use your own C2PA certificate chain (leaf first) and private key")
+    p.add_argument("--chain", required=True, help="PEM file: signing certificate then its issuers")
+    p.add_argument("--key", required=True, help="PEM private key (PKCS#8 or traditional)")
+    p.add_argument("--key-password-env", help="environment variable holding the key file's password")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_keys_import)
+    p = ksub.add_parser("show", help="address, certificate subject and trust anchors (no secrets)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_keys_show)
+    p = ksub.add_parser("trust", help="add a PEM certificate as a C2PA trust anchor")
+    p.add_argument("pem")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_keys_trust)
+    keys.set_defaults(func=lambda a: (keys.print_help(), 2)[1])
+
+
+def cmd_node(args) -> int:
+    import signal
+    import time
+
+    from deepsentry.errors import LedgerError
+    from deepsentry.ledger import open_registry
+
+    s = _settings()
+    if s.ledger_rpc_url:
+        raise LedgerError(f"settings select an external node ({s.ledger_rpc_url}); nothing to run", code="external_node")
+    client = open_registry(s)
+    if client.node is None:
+        raise LedgerError(f"another deepsentry process already runs the embedded node at {client.url}",
+                          code="node_running")
+    info = {"url": client.url, "chain": client.caip2, "contract": client.address,
+            "state": str(client.node.state_path), "pid": client.node.process.pid}
+    _print(info, args.json)
+    sys.stdout.flush()
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    try:
+        while not stop and client.node.running:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        client.close()
+    return 0
+
+
+def cmd_status(args) -> int:
+    from deepsentry.errors import LedgerError
+    from deepsentry.ledger import KeyStore, open_registry
+
+    s = _settings()
+    out = {"rpc": s.ledger_rpc_url or "embedded", "enabled": s.ledger_enabled}
+    ks = KeyStore(s.config_dir)
+    out["account"] = ks.address
+    try:
+        with open_registry(s) as c:
+            out.update({"url": c.url, "chain": c.caip2, "contract": c.address, "outbox": c.outbox_counts()})
+            out.update(c.ping())
+            if ks.address:
+                out["balance_wei"] = c.w3.eth.get_balance(ks.address)
+            out["reachable"] = True
+    except LedgerError as exc:
+        out.update({"reachable": False, "error": exc.message})
+        _print(out, args.json)
+        return 1
+    _print(out, args.json)
+    return 0
+
+
+def cmd_flush(args) -> int:
+    from deepsentry.ledger import open_registry
+
+    with open_registry(_settings()) as c:
+        res = c.flush_outbox()
+    _print(res, args.json)
+    return 0 if res["pending"] == 0 and res["failed"] == 0 else 1
+
+
+def cmd_lookup(args) -> int:
+    from deepsentry.errors import BadRequest
+    from deepsentry.ledger import open_registry
+
+    if (args.hash is None) == (args.watermark is None):
+        raise BadRequest("give either a content hash or --watermark ID")
+    with open_registry(_settings()) as c:
+        rec = c.lookup_by_hash(args.hash) if args.hash else c.lookup_by_watermark(args.watermark)
+    if rec is None:
+        _print({"record": None}, args.json)
+        return 1
+    _print(rec.to_json(), args.json)
+    return 0
+
+
+def cmd_revoke(args) -> int:
+    from deepsentry.ledger import open_registry
+
+    with open_registry(_settings()) as c:
+        rec = c.revoke(args.hash)
+    _print(rec.to_json(), args.json)
+    return 0
+
+
+def cmd_consent_revoke(args) -> int:
+    from deepsentry.ledger import open_registry
+
+    with open_registry(_settings()) as c:
+        c.revoke_consent(args.consent_hash, bytes.fromhex(args.secret_hex) if args.secret_hex else None)
+        _print({"consent_hash": args.consent_hash, "revoked": c.is_consent_revoked(args.consent_hash)}, args.json)
+    return 0
+
+
+def cmd_keys_init(args) -> int:
+    from deepsentry.ledger import KeyStore
+
+    _print(KeyStore(_settings().config_dir).init(subject=args.subject, force=args.force), args.json)
+    return 0
+
+
+def cmd_keys_import(args) -> int:
+    import os
+    from pathlib import Path
+
+    from deepsentry.errors import BadRequest
+    from deepsentry.ledger import KeyStore
+
+    pw = None
+    if args.key_password_env:
+        if args.key_password_env not in os.environ:
+            raise BadRequest(f"${args.key_password_env} is not set")
+        pw = os.environ[args.key_password_env].encode()
+    info = KeyStore(_settings().config_dir).import_identity(Path(args.chain).read_bytes(), Path(args.key).read_bytes(),
+                                                            key_password=pw)
+    _print(info, args.json)
+    return 0
+
+
+def cmd_keys_show(args) -> int:
+    from deepsentry.ledger import KeyStore
+
+    _print(KeyStore(_settings().config_dir).show(), args.json)
+    return 0
+
+
+def cmd_keys_trust(args) -> int:
+    from deepsentry.ledger import KeyStore
+
+    dest = KeyStore(_settings().config_dir).add_trust_anchor(args.pem)
+    _print({"added": str(dest)}, args.json)
+    return 0

@@ -1,0 +1,22 @@
+"""Ledger fixtures: one keyed home and one embedded anvil node for the session (real processes)."""
+
+from __future__ import annotations
+
+import pytest
+from ledger_helpers import PASS, make_settings
+
+from deepsentry.ledger import KeyStore, open_registry
+
+
+@pytest.fixture(scope="session")
+def keyed_settings(tmp_path_factory):
+    s = make_settings(tmp_path_factory.mktemp("ledger-home"))
+    KeyStore(s.config_dir).init(PASS)
+    return s
+
+
+@pytest.fixture(scope="session")
+def registry(keyed_settings):
+    client = open_registry(keyed_settings, passphrase=PASS)
+    yield client
+    client.close()
