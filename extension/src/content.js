@@ -143,7 +143,8 @@
       `position: ${fixed ? 'fixed' : 'absolute'} !important`, 'top: 0 !important', 'left: 0 !important',
       'display: block !important', 'margin: 0 !important', 'padding: 0 !important', 'border: 0 !important',
       'z-index: 2147483646 !important', 'pointer-events: none !important', 'visibility: visible !important',
-       'opacity: 1 !important', 'width: auto !important', 'height: auto !important',
+       'opacity: 1 !important', 'width: auto !important', 'height: auto !important', 'filter: none !important',
+      'clip-path: none !important', 'mask: none !important',
     ].join(';');
   }
 
@@ -153,7 +154,8 @@
     layer.setAttribute('style', ['position: absolute !important', 'top: 0 !important', 'left: 0 !important',
       'width: 0 !important', 'height: 0 !important', 'overflow: visible !important', 'display: block !important',
       'z-index: 2147483646 !important', 'margin: 0 !important', 'padding: 0 !important', 'border: 0 !important',
-      'transform: none !important', 'contain: none !important'].join(';'));
+      'transform: none !important', 'contain: none !important', 'opacity: 1 !important', 'visibility: visible !important',
+      'filter: none !important', 'clip-path: none !important', 'mask: none !important'].join(';'));
     document.documentElement.append(layer);
     return layer;
   }

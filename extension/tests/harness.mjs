@@ -204,7 +204,16 @@ export function badgeOf(page, selector) {
       id, state: host.getAttribute('data-deepsentry-state'), score: host.getAttribute('data-deepsentry-score'),
       label: host.getAttribute('data-deepsentry-label'), text: button?.textContent || '',
       ariaLabel: button?.getAttribute('aria-label') || '', host: r(host), button: button ? r(button) : null, media: r(media),
-      visible: button ? getComputedStyle(host).visibility === 'visible' && getComputedStyle(host).display !== 'none' : false,
+      visible: Boolean(button) && (() => {
+        // Painted: every ancestor displayed and opaque, the button on top at its own centre.
+        for (let e = host; e; e = e.parentElement) {
+          const cs = getComputedStyle(e);
+          if (cs.display === 'none' || Number(cs.opacity) === 0) return false;
+        }
+        const b = button.getBoundingClientRect();
+        const hit = document.elementFromPoint(b.left + b.width / 2, b.top + b.height / 2);
+        return getComputedStyle(host).visibility === 'visible' && (hit === host || b.top + b.height / 2 < 0);
+      })(),
     };
   }, selector);
 }
