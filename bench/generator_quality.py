@@ -158,24 +158,33 @@ def _jitter(pts):
     return float(np.abs(np.diff(P, 2, axis=0)).mean() / np.mean([_iod(p) for p in seq]))
 
 
-def _detector_score(path: Path):
+def _detector_score(path: Path, settings=None, _cache={}):
+    """The verdict the daemon would give (deepsentry.detector.pipeline.Analyzer), or "n/a" without weights."""
     try:
-        from deepsentry.detector.inference import load_scorer
-    except Exception:  # noqa: BLE001 - trained in parallel; absent is "n/a"
-        return "n/a (deepsentry.detector.inference.load_scorer not available)"
+        from deepsentry.detector.pipeline import Analyzer
+    except Exception as exc:  # noqa: BLE001 - trained in parallel; absent is "n/a"
+        return f"n/a (no detector: {type(exc).__name__})"
     try:
-        scorer = load_scorer()
-        for name in ("score_video", "score_path", "score"):
-            fn = getattr(scorer, name, None)
-            if callable(fn):
-                r = fn(path)
-                return r.to_json() if hasattr(r, "to_json") else r
-        if callable(scorer):
-            r = scorer(path)
-            return r.to_json() if hasattr(r, "to_json") else r
-        return "n/a (scorer has no known entry point)"
+        if "an" not in _cache:
+            from deepsentry.settings import load_settings
+
+            _cache["an"] = Analyzer(settings or load_settings())
+        an = _cache["an"]
+        if an.scorer is None:
+            return "n/a (no detector weights installed)"
+        r = an.analyze_file(path)
+        return {"verdict": r.get("verdict"), "model": (an.model_info() or {}).get("version")}
     except Exception as exc:  # noqa: BLE001
         return f"n/a ({type(exc).__name__}: {exc})"
+
+
+def _wm(path: Path, expected: int) -> str:
+    from deepsentry import watermark
+
+    r = watermark.detect(path)
+    if r is None:
+        return "not found"
+    return "ok" if int(r.id) == int(expected) else f"WRONG id {r.id}"
 
 
 def quality(out_dir: Path, runs: Path) -> dict:
@@ -249,6 +258,7 @@ def quality(out_dir: Path, runs: Path) -> dict:
         save_png(runs / "generator_swap.png", np.concatenate([src_small, pair[0], pair[1]], 1))
         save_png(runs / "generator_swap_full.png", frames_out[k])
         results["swap"]["receipt"] = {"watermark_id": receipt.watermark_id, "ledger": receipt.ledger.get("status")}
+        results["swap"]["watermark_read_back"] = _wm(out_dir / "swap.mp4", receipt.watermark_id)
 
         # ---- animate: the astronaut photo driven by the driver clip
         c_astro, _ = create_consent(subject_name="Eileen Collins", photo=astro_png, modes=["animate"],
@@ -295,6 +305,7 @@ def quality(out_dir: Path, runs: Path) -> dict:
         drv_k = cv2.resize(dframes[k], (img.shape[1], img.shape[0]), interpolation=cv2.INTER_CUBIC)
         save_png(runs / "generator_animate.png", np.concatenate([img, drv_k, frames_out[k]], 1))
         results["animate"]["receipt"] = {"watermark_id": receipt.watermark_id, "ledger": receipt.ledger.get("status")}
+        results["animate"]["watermark_read_back"] = _wm(out, receipt.watermark_id)
     return results
 
 

@@ -22,10 +22,21 @@ from deepsentry.errors import BadRequest
 
 # The extension's stable id follows from the public key in extension/manifest.json.
 EXTENSION_ID = "aflmeaedhgdnmnldchfjaefkdijnlbgp"
+# Firefox gives each install a random moz-extension://<uuid> origin, so any Firefox extension origin is
+# accepted; it still needs the pairing token. A trailing "*" makes an entry a prefix match.
 DEFAULT_EXTENSION_ORIGINS = (
     f"chrome-extension://{EXTENSION_ID}",
-    "moz-extension://deepsentry@deepsentry.local",
+    "moz-extension://*",
 )
+
+
+def origin_allowed(origin: str, allowed: tuple[str, ...]) -> bool:
+    for entry in allowed:
+        if entry.endswith("*") and origin.startswith(entry[:-1]) and len(origin) > len(entry) - 1:
+            return True
+        if origin == entry:
+            return True
+    return False
 
 
 def _home() -> Path | None:

@@ -10,6 +10,6 @@ mkdir -p artifacts
 status=0
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@" || status=$?
 if [[ $# -eq 0 ]]; then
-  node --test --test-concurrency=1 extension/tests/ || status=$?
+  node --test --test-concurrency=1 --test-force-exit extension/tests/ || status=$?
 fi
 exit $status

@@ -103,8 +103,8 @@ def face_clip(path: str | Path, seconds: float = 2.0, fps: int = 25, size: tuple
     """
     w, h = size
     bg = scene(w, h, seed=1)
-    scale = min(1.0, (h - 20) / 512)
     n = int(round(seconds * fps))
+    scale = min(1.0, (h - 20) / 512, (w / faces - 10 - drift * n) / 512)
     truth: list[list[tuple[float, float, float, float]]] = []
 
     def gen():

@@ -31,7 +31,7 @@ from deepsentry.daemon.auth import PairingLimiter, check_bearer, load_or_create_
 from deepsentry.daemon.jobs import Job, JobManager
 from deepsentry.errors import (AuthError, BadRequest, Busy, DeepsentryError, Forbidden, NotFound, TooLarge,
                                UnsupportedMedia)
-from deepsentry.settings import Settings
+from deepsentry.settings import Settings, origin_allowed
 
 log = logging.getLogger("deepsentry.daemon")
 
@@ -56,7 +56,7 @@ def error_response(exc: DeepsentryError) -> web.Response:
 
 def _allowed_origin(request: web.Request) -> str | None:
     origin = request.headers.get("Origin")
-    if origin and origin in request.app[keys.SETTINGS].allowed_origins:
+    if origin and origin_allowed(origin, request.app[keys.SETTINGS].allowed_origins):
         return origin
     return None
 

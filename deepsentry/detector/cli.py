@@ -25,6 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--exclude-source", action="append", default=[], metavar="S",
                    help="leave out crops of this source (repeatable), for cross-source checks")
     p.add_argument("--max-train", type=int, default=None, help="training items per epoch (random subset)")
+    p.add_argument("--time-budget", type=float, default=None, metavar="MIN",
+                   help="stop after MIN minutes of training (the LR schedule follows the clock)")
+    p.add_argument("--input-size", type=int, default=None, help="override the arch's input size (px)")
     p.add_argument("--resume", type=Path, default=None, help="checkpoint (ckpt_last.pt) to continue from")
     p.add_argument("--version", default="1", help="version string stored in the weights")
     p.add_argument("--no-progress", action="store_true")
@@ -46,7 +49,7 @@ def _train(args) -> int:
     opts = TrainOptions(data=args.data, out=args.out, run_dir=args.run_dir, arch=args.arch, epochs=args.epochs,
                         batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device,
                         workers=args.workers, threads=args.threads, exclude_source=tuple(args.exclude_source),
-                        max_train=args.max_train, resume=args.resume, version=args.version,
+                        max_train=args.max_train, time_budget_min=args.time_budget, input_size=args.input_size, resume=args.resume, version=args.version,
                         progress=not args.no_progress)
     metrics = train(opts)
     f = metrics["frame"]

@@ -115,7 +115,7 @@ class TrackDataset(Dataset):
 
     def __init__(self, images: np.ndarray, labels: np.ndarray, sources: list[str], cfg: DetectorCfg,
                  landmarks: list[np.ndarray | None] | None = None, p_sbi: dict[str, float] | None = None,
-                 train: bool = True, track_lengths=(1, 1, 1, 2, 3, 4), seed: int = 0, indices=None):
+                 train: bool = True, track_lengths=(1, 1, 1, 1, 1, 2, 3, 4), seed: int = 0, indices=None):
         self.images = images
         self.labels = np.asarray(labels, np.int64)
         self.sources = list(sources)

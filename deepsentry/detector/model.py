@@ -38,7 +38,7 @@ class DetectorCfg:
 
     arch: str = "mobilenet_v3_small_lstm"
     backbone: str = "mobilenet_v3_small"
-    input_size: int = 128
+    input_size: int = 112
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
     # faces.crop_face(frame, box, margin, size): MTCNN boxes are larger than the training crops (a
@@ -217,8 +217,9 @@ def list_detectors() -> list[str]:
 
 @register_detector
 def mobilenet_v3_small_lstm(**kw) -> DetectorCfg:
-    """Default: MobileNetV3-Small at 128 px + 1-layer LSTM (fast on CPU)."""
-    return DetectorCfg(**{"arch": "mobilenet_v3_small_lstm", "backbone": "mobilenet_v3_small", **kw})
+    """Default: MobileNetV3-Small at 112 px + 1-layer LSTM (fast on CPU)."""
+    return DetectorCfg(**{"arch": "mobilenet_v3_small_lstm", "backbone": "mobilenet_v3_small", "input_size": 112,
+                          **kw})
 
 
 @register_detector

@@ -77,8 +77,18 @@ def hull_mask(shape_hw: tuple[int, int], landmarks: np.ndarray, rng: np.random.G
         pts = np.concatenate([pts, brows])
     elif kind == 2:      # inner face only (no jaw line)
         pts = np.concatenate([pts[17:], pts[2:15:3]])
-    mask = np.zeros((h, w), np.uint8)
-    cv2.fillConvexPoly(mask, cv2.convexHull(pts.astype(np.int32)), 255)
+    # On tight crops the hull can reach the crop's edges and the blend boundary leaves the picture (the
+    # "fake" would be a recoloured real). Shrink the hull toward its centre until most of the outer
+    # ring of the crop stays unblended.
+    centre = pts.mean(axis=0, keepdims=True)
+    bw = max(2, min(h, w) // 25)
+    for _ in range(6):
+        mask = np.zeros((h, w), np.uint8)
+        cv2.fillConvexPoly(mask, cv2.convexHull(np.round(pts).astype(np.int32)), 255)
+        ring = np.concatenate([mask[:bw].ravel(), mask[-bw:].ravel(), mask[:, :bw].ravel(), mask[:, -bw:].ravel()])
+        if ring.mean() < 0.3 * 255:
+            break
+        pts = centre + (pts - centre) * 0.9
     # elastic-ish deformation: warp the mask with a smooth random displacement field
     if rng.random() < 0.7:
         grid = max(4, int(min(h, w) / 20))

@@ -30,7 +30,7 @@ class TrainOptions:
     batch_size: int = 48                     # tracks per step
     lr: float = 2e-3
     weight_decay: float = 0.05
-    warmup_steps: int = 300
+    warmup_steps: int = 100
     seed: int = 0
     device: str = "auto"
     workers: int = 1
@@ -40,6 +40,10 @@ class TrainOptions:
     track_weight: float = 0.5
     resume: Path | None = None
     max_train: int | None = None             # cap on training items per epoch (random subset each epoch)
+    time_budget_min: float | None = None     # stop after this many minutes of training; the LR schedule
+                                             # then follows elapsed time (for shared/slow machines)
+    input_size: int | None = None            # override the arch's input size
+    val_subset: int = 1000                   # val crops scored after each epoch (all at the end)
     progress: bool = True
     version: str = "1"
 
@@ -108,6 +112,18 @@ def val_metrics(logits: np.ndarray, labels: np.ndarray, sources: list[str]) -> d
 def train(opts: TrainOptions) -> dict:
     """Train, calibrate and write the weights file; returns the final metrics dict."""
     import torch
+
+    prev_threads = torch.get_num_threads()
+    if opts.threads:
+        torch.set_num_threads(opts.threads)
+    try:
+        return _train(opts)
+    finally:
+        torch.set_num_threads(prev_threads)
+
+
+def _train(opts: TrainOptions) -> dict:
+    import torch
     from torch.utils.data import DataLoader
 
     from deepsentry.detector.calibrate import choose_threshold, choose_uncertain_band, fit_temperature, sigmoid
@@ -118,8 +134,6 @@ def train(opts: TrainOptions) -> dict:
 
     t_start = time.time()
     device = resolve_device(opts.device)
-    if opts.threads:
-        torch.set_num_threads(opts.threads)
     torch.manual_seed(opts.seed)
     np.random.seed(opts.seed)
     random.seed(opts.seed)
@@ -127,7 +141,7 @@ def train(opts: TrainOptions) -> dict:
     run_dir = Path(opts.run_dir) if opts.run_dir else out.parent
     run_dir.mkdir(parents=True, exist_ok=True)
 
-    model = create_detector(opts.arch)
+    model = create_detector(opts.arch, input_size=opts.input_size)
     cfg = model.cfg
 
     index = _index_path(Path(opts.data))
@@ -164,6 +178,11 @@ def train(opts: TrainOptions) -> dict:
     val_sources = [sources[i] for i in va_idx]
     nw = max(0, int(opts.workers))
     val_loader = DataLoader(val_ds, batch_size=128, shuffle=False, num_workers=0, collate_fn=collate_tracks)
+    sub = np.random.default_rng(opts.seed).permutation(len(va_idx))[:opts.val_subset]
+    sub.sort()
+    val_sub_loader = DataLoader(TrackDataset(images, labels, sources, cfg, train=False, indices=va_idx[sub]),
+                                batch_size=128, shuffle=False, num_workers=0, collate_fn=collate_tracks)
+    val_sub_sources = [val_sources[i] for i in sub]
 
     model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
@@ -171,10 +190,18 @@ def train(opts: TrainOptions) -> dict:
     steps_per_epoch = math.ceil(n_items / opts.batch_size)
     total_steps = max(1, steps_per_epoch * opts.epochs)
 
+    budget_s = opts.time_budget_min * 60.0 if opts.time_budget_min else None
+    clock = {"elapsed": 0.0, "since": time.time()}
+
+    def elapsed() -> float:
+        return clock["elapsed"] + time.time() - clock["since"]
+
     def lr_at(step: int) -> float:
         if step < opts.warmup_steps:
             return (step + 1) / opts.warmup_steps
         frac = (step - opts.warmup_steps) / max(1, total_steps - opts.warmup_steps)
+        if budget_s:
+            frac = max(frac, elapsed() / budget_s)
         return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, frac)))
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
@@ -188,10 +215,15 @@ def train(opts: TrainOptions) -> dict:
         opt.load_state_dict(ck["optimizer"])
         sched.load_state_dict(ck["scheduler"])
         start_epoch = int(ck["epoch"]) + 1
+        clock["elapsed"] = float(ck.get("elapsed_s", 0.0))
         _log(f"resumed from {opts.resume} at epoch {start_epoch}")
 
     hist_file = run_dir / "history.jsonl"
+    clock["since"] = time.time()
+    out_of_time = False
     for epoch in range(start_epoch, opts.epochs):
+        if out_of_time:
+            break
         t0 = time.time()
         train_ds.set_epoch(epoch)
         g = torch.Generator().manual_seed(opts.seed * 1000 + epoch)
@@ -220,11 +252,15 @@ def train(opts: TrainOptions) -> dict:
             scaler.step(opt)
             scaler.update()
             sched.step()
-            run_loss += float(loss) * len(y)
+            run_loss += float(loss.detach()) * len(y)
             n_seen += len(y)
             n_frames += x.shape[0]
-        vl, vy = predict_frames(model, val_loader, device)
-        vm = val_metrics(vl, vy, val_sources)
+            if budget_s and elapsed() >= budget_s:
+                out_of_time = True
+                _log(f"time budget of {opts.time_budget_min} min reached in epoch {epoch + 1}")
+                break
+        vl, vy = predict_frames(model, val_sub_loader, device)
+        vm = val_metrics(vl, vy, val_sub_sources)
         rec = {"epoch": epoch + 1, "train_loss": run_loss / max(1, n_seen), "frames": n_frames,
                "epoch_s": round(time.time() - t0, 1), "lr": sched.get_last_lr()[0],
                "val_auc": vm["all"]["auc"], **{f"val_auc_{s}": vm[s]["auc"] for s in vm if s != "all"}}
@@ -232,7 +268,7 @@ def train(opts: TrainOptions) -> dict:
         with open(hist_file, "a") as f:
             f.write(json.dumps(rec) + "\n")
         ck = {"state_dict": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-              "epoch": epoch, "cfg": cfg.to_dict(), "options": {k: str(v) for k, v in asdict(opts).items()}}
+              "epoch": epoch, "cfg": cfg.to_dict(), "elapsed_s": elapsed(), "options": {k: str(v) for k, v in asdict(opts).items()}}
         torch.save(ck, run_dir / "ckpt_last.tmp")
         os.replace(run_dir / "ckpt_last.tmp", run_dir / "ckpt_last.pt")
 
@@ -240,26 +276,27 @@ def train(opts: TrainOptions) -> dict:
     _log("calibrating on the validation split")
     vl, vy = predict_frames(model, val_loader, device)
     t_frame = fit_temperature(vl, vy)
-    track_loader = DataLoader(ValTrackDataset(images[va_idx] if not isinstance(images, np.memmap) else
-                                              np.asarray(images[va_idx]), labels[va_idx], cfg),
+    tsub = va_idx[np.sort(sub[:400])]
+    track_loader = DataLoader(ValTrackDataset(np.asarray(images[tsub]), labels[tsub], cfg, length=4),
                               batch_size=32, num_workers=0, collate_fn=collate_tracks)
     tl, ty = predict_tracks(model, track_loader, device)
     t_track = fit_temperature(tl, ty)
     p_val = sigmoid(vl / t_frame)
     thr = choose_threshold(p_val, vy)
     band = choose_uncertain_band(p_val, vy, thr)
+    n_ep = epoch + 1 if opts.epochs > start_epoch else opts.epochs
     trained_on = (f"{index.parent.name}/{index.name}: {len(train_rows)} train crops"
                   + (f" (excluding source {','.join(opts.exclude_source)})" if opts.exclude_source else "")
-                  + f", {opts.epochs} epochs, SBI p={p_sbi}")
+                  + f", {n_ep} epochs, SBI p={p_sbi}")
     final_cfg = cfg.replace(temperature_frame=round(t_frame, 4), temperature_track=round(t_track, 4),
                             threshold=round(thr, 4), uncertain_band=band, version=opts.version,
                             trained_on=trained_on)
     model.cfg = final_cfg
     metrics = {"frame": val_metrics(vl / t_frame, vy, val_sources),
-               "track_pseudo": val_metrics(tl / t_track, ty, val_sources),
+               "track_pseudo": val_metrics(tl / t_track, ty, [sources[i] for i in tsub]),
                "calibration": {"temperature_frame": t_frame, "temperature_track": t_track, "threshold": thr,
                                "uncertain_band": list(band)},
-               "train_seconds": round(time.time() - t_start, 1), "device": device,
+               "train_seconds": round(time.time() - t_start, 1), "device": device, "epochs_run": n_ep,
                "options": {k: str(v) for k, v in asdict(opts).items()}}
     # metrics at the calibrated threshold
     from deepsentry.detector.metrics import summary

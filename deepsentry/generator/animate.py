@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from deepsentry.generator import landmarks as lm
-from deepsentry.generator.warp import apply_affine, feather, similarity, triangulate, warp_image
+from deepsentry.generator.warp import feather, similarity, triangulate, warp_image
 
 RING_POINTS = 20
 RING_SCALE = 1.9          # ring radius relative to the face's half-size

@@ -109,7 +109,7 @@ def _create(args) -> int:
     return 0
 
 
-def claim_on_ledger(signed, key_path: Path, settings, client=None) -> str:
+def claim_on_ledger(signed, key_path: Path, settings, client=None, passphrase: str | None = None) -> str:
     """Claim the consent hash on the ledger with the subject's revocation commit, so only the subject's key
     (or this creator) can revoke it. Returns a short status."""
     from deepsentry.errors import DeepsentryError
@@ -120,9 +120,9 @@ def claim_on_ledger(signed, key_path: Path, settings, client=None) -> str:
         if own:
             from deepsentry.ledger import open_registry
 
-            client = open_registry(settings)
+            client = open_registry(settings, passphrase=passphrase)
         if client.consent_info(signed.consent_hash) is None:
-            key = cm.load_subject_key(key_path)
+            key = cm.load_subject_key(key_path, passphrase)
             client.register_consent(signed.consent_hash, cm.revocation_secret(key, cm.revocation_key_hash(signed)))
         return "claimed"
     except DeepsentryError as exc:

@@ -17,13 +17,14 @@ from typing import Callable, Iterator
 import numpy as np
 
 from deepsentry import __version__
-from deepsentry.errors import BadRequest, ConsentError, LedgerError, NoFaceFound
+from deepsentry.errors import BadRequest, ConsentError, NoFaceFound
 from deepsentry.generator import consent as consent_mod
 from deepsentry.generator import landmarks as lm
 from deepsentry.generator import video
 
 MODES = consent_mod.MODES
 GENERATOR_NAME = "deepsentry.generator"
+ANIMATE_MAX_SIDE = 1280        # animate outputs the source photo's size, downscaled to this long side
 Progress = Callable[[float, str], None]
 
 
@@ -65,14 +66,15 @@ def check_not_revoked(c: consent_mod.SignedConsent, client) -> None:
 
 def generate(mode: str, *, consent: Path | str | None, source: Path | str, target: Path | str, out: Path | str,
              settings, track: int | None = None, point: tuple[float, float] | None = None,
-             progress: Progress | None = None, client=None, overwrite: bool = False):
+             progress: Progress | None = None, client=None, overwrite: bool = False, passphrase: str | None = None):
     """Generate a labelled synthetic video and return the provenance ``Receipt``.
 
     ``mode`` "swap": the consented face from ``source`` onto one face track of the ``target`` video (track by
     ``track`` index counted left to right in the first frame with faces, or nearest to ``point``, else the
     largest), keeping the target's audio. ``mode`` "animate": the ``source`` photo driven by the ``target``
     (driving) video. ``client``: an open ``RegistryClient`` (the daemon's); None opens the one ``settings``
-    name and closes it afterwards.
+    name and closes it afterwards. ``passphrase`` opens the creator's signing keys (default
+    ``$DEEPSENTRY_PASSPHRASE``).
     """
     from deepsentry.generator.consent import read_image
 
@@ -96,7 +98,7 @@ def generate(mode: str, *, consent: Path | str | None, source: Path | str, targe
     if own_client:
         from deepsentry.ledger import open_registry
 
-        client = open_registry(settings)
+        client = open_registry(settings, passphrase=passphrase)
     tmp = out.with_name(f".{out.stem}.{secrets.token_hex(4)}.partial.mp4")
     try:
         check_not_revoked(check.consent, client)
@@ -130,7 +132,8 @@ def generate(mode: str, *, consent: Path | str | None, source: Path | str, targe
                      "frames": n, "fps": round(n / elapsed, 2) if elapsed > 0 else None,
                      "face_distance": round(check.distance, 4), "subject": check.consent.subject_name}
         receipt = provenance.finalize(tmp, out, watermark_id=wm_id, consent_hash=check.consent.consent_hash_bytes,
-                                      mode=mode, generator=generator, settings=settings, client=client)
+                                      mode=mode, generator=generator, settings=settings, client=client,
+                                      passphrase=passphrase)
         progress(1.0, "done")
         return receipt
     except BaseException:
@@ -175,7 +178,14 @@ def _animate_frames(src_img, src_face, driving: Path, info: video.VideoInfo, pro
         first = int(np.argmax(tr.valid))
     else:
         first = 0
-    src = prepare_source(src_img, src_face.points)
+    points = src_face.points
+    scale = ANIMATE_MAX_SIDE / max(src_img.shape[:2])
+    if scale < 1.0:                      # the output is the photo's size: keep it a sensible video size
+        import cv2
+
+        src_img = cv2.resize(src_img, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        points = points * scale
+    src = prepare_source(src_img, points)
     d0 = tr.points[first]
 
     def gen():

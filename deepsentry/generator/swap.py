@@ -15,6 +15,8 @@ from deepsentry.generator.warp import (clip_roi, colour_transfer, feather, hull_
 
 # The swapped region: jaw line, brows, nose and mouth all lie inside the hull of these points.
 HULL = lm.JAW + lm.BROWS
+CORE_ERODE = 0.04      # the face core (source texture kept) is the hull shrunk by this fraction of face width
+CORE_BLUR = 0.03       # ... and feathered over this fraction
 
 
 @dataclass(frozen=True)
@@ -51,9 +53,16 @@ def swap_frame(frame: np.ndarray, src: SwapSource, dst_pts: np.ndarray, *, poiss
         # Poisson cloning is undefined where the mask touches the frame border.
         if len(xs) and x0 + xs.min() > 1 and y0 + ys.min() > 1 and x0 + xs.max() < W - 2 and y0 + ys.max() < H - 2:
             try:
-                warped = _clone(warped, frame, m, roi)
+                cloned = _clone(warped, frame, m, roi)
             except cv2.error:
-                pass
+                cloned = None
+            if cloned is not None:
+                # Poisson blending pulls the whole face toward the target's colours (and identity); use it
+                # for the seam only and keep the colour-matched source texture in the face's core.
+                core = feather(m, erode_px=max(1, int(face_w * CORE_ERODE)),
+                               blur_px=max(1, int(face_w * CORE_BLUR)))[..., None]
+                warped = (core * warped.astype(np.float32) + (1.0 - core) * cloned.astype(np.float32)
+                          ).round().clip(0, 255).astype(np.uint8)
     alpha = feather((inner > 0.5).astype(np.uint8) * 255, erode_px=max(1, int(face_w * 0.02)),
                     blur_px=max(1, int(face_w * 0.05)))[..., None]
     blended = alpha * warped.astype(np.float32) + (1.0 - alpha) * target.astype(np.float32)

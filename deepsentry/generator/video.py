@@ -14,6 +14,9 @@ from deepsentry.errors import MediaDecodeError, TooLarge, UnsupportedMedia
 
 MAX_FRAMES = 3000          # generated clips are short; 2 minutes at 25 fps
 MAX_SIDE = 1920
+# CRF 14, not x264's usual 18-23: measured on swapped 720x360 clips, the watermark read back from 1 of 3
+# ids at CRF 18 and from all at CRF 14 (5/5 sampled frames agreeing); the file is ~1.4x larger.
+CRF = 14
 
 
 @dataclass(frozen=True)
@@ -65,54 +68,63 @@ def frames(path: Path, limit: int = MAX_FRAMES) -> Iterator[np.ndarray]:
 
 
 def encode(out_path: Path, rgb_frames: Iterable[np.ndarray], fps: Fraction, *, audio_from: Path | None = None,
-           crf: int = 18) -> int:
-    """Encode frames to H.264 (yuv420p, even size) in ``out_path``; copy ``audio_from``'s first audio stream,
-    re-encoded to AAC. Returns the number of frames written."""
+           crf: int = CRF) -> int:
+    """Encode frames to H.264 (yuv420p, even size) in ``out_path``; copy ``audio_from``'s first audio stream
+    (re-encoded to AAC, cut to the video's length). Returns the number of frames written."""
     import av
 
+    it = iter(rgb_frames)
+    first = next(it, None)
+    if first is None:
+        raise MediaDecodeError("no frames to encode")
     n = 0
-    with av.open(str(out_path), "w", format="mp4") as out:
-        vs = None
-        for img in rgb_frames:
-            if vs is None:
-                h, w = img.shape[:2]
-                vs = out.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
-                vs.width, vs.height = w - w % 2, h - h % 2
-                vs.pix_fmt = "yuv420p"
-                vs.options = {"crf": str(crf), "preset": "veryfast"}
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img[:vs.height, :vs.width]), format="rgb24")
-            for pkt in vs.encode(frame):
-                out.mux(pkt)
-            n += 1
-        if vs is None:
-            raise MediaDecodeError("no frames to encode")
-        for pkt in vs.encode():
-            out.mux(pkt)
-        if audio_from is not None:
-            _copy_audio(audio_from, out, seconds=n / float(fps))
+    audio_in = av.open(str(audio_from)) if audio_from is not None else None
+    try:
+        with av.open(str(out_path), "w", format="mp4") as out:
+            h, w = first.shape[:2]
+            vs = out.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+            vs.width, vs.height = w - w % 2, h - h % 2
+            vs.pix_fmt = "yuv420p"
+            vs.options = {"crf": str(crf), "preset": "veryfast"}
+            audio = _audio_stream(audio_in, out) if audio_in is not None else None
+            for img in _chain(first, it):
+                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img[:vs.height, :vs.width]), format="rgb24")
+                out.mux(vs.encode(frame))
+                n += 1
+            out.mux(vs.encode())
+            if audio is not None:
+                _copy_audio(audio_in, out, *audio, seconds=n / float(fps))
+    finally:
+        if audio_in is not None:
+            audio_in.close()
     return n
 
 
-def _copy_audio(src: Path, out, seconds: float) -> None:
+def _chain(first, rest):
+    yield first
+    yield from rest
+
+
+def _audio_stream(src, out):
     import av
 
-    with av.open(str(src)) as c:
-        if not c.streams.audio:
-            return
-        a_in = c.streams.audio[0]
-        rate = a_in.codec_context.sample_rate or 48000
-        a_out = out.add_stream("aac", rate=rate)
-        layout = a_in.codec_context.layout.name if a_in.codec_context.layout else "stereo"
-        a_out.layout = layout
-        resampler = av.AudioResampler(format="fltp", layout=layout, rate=rate)
-        for frame in c.decode(a_in):
-            if frame.time is not None and frame.time > seconds:
-                break
-            for rf in resampler.resample(frame):
-                for pkt in a_out.encode(rf):
-                    out.mux(pkt)
-        for rf in resampler.resample(None):
-            for pkt in a_out.encode(rf):
-                out.mux(pkt)
-        for pkt in a_out.encode(None):
-            out.mux(pkt)
+    if not src.streams.audio:
+        return None
+    a_in = src.streams.audio[0]
+    rate = a_in.codec_context.sample_rate or 48000
+    layout = a_in.codec_context.layout.name if a_in.codec_context.layout else "stereo"
+    a_out = out.add_stream("aac", rate=rate)
+    a_out.layout = layout
+    return a_in, a_out, av.AudioResampler(format="fltp", layout=layout, rate=rate)
+
+
+def _copy_audio(src, out, a_in, a_out, resampler, seconds: float) -> None:
+    for frame in src.decode(a_in):
+        if frame.time is not None and frame.time >= seconds:
+            break
+        frame.pts = None
+        for rf in resampler.resample(frame):
+            out.mux(a_out.encode(rf))
+    for rf in resampler.resample(None):
+        out.mux(a_out.encode(rf))
+    out.mux(a_out.encode(None))

@@ -31,6 +31,7 @@ MAX_WATERMARK_ID = 2**64 - 1
 FUND_WEI = 10**24
 RETRIES = 3
 BACKOFF_S = (0.2, 0.5, 1.0)
+FEE_TTL_S = 30.0
 
 
 def to_bytes32(value: bytes | str | None, name: str = "hash") -> bytes:
@@ -120,6 +121,8 @@ class RegistryClient:
         self._passphrase = passphrase
         self._lock = threading.RLock()
         self._funded = False
+        self._nonce: int | None = None
+        self._fee_cache: tuple[float, dict] | None = None
         self._errors = {}
         for item in _abi.ABI:
             if item["type"] == "error":
@@ -193,17 +196,39 @@ class RegistryClient:
                 self.w3.provider.make_request("anvil_setBalance", [addr, hex(FUND_WEI)])
             self._funded = True
 
+    def _fees(self) -> dict:
+        """EIP-1559 fee fields, refreshed every FEE_TTL_S (one block read instead of two calls per tx)."""
+        now = time.monotonic()
+        if self._fee_cache is None or now - self._fee_cache[0] > FEE_TTL_S:
+            base = self.w3.eth.get_block("latest").get("baseFeePerGas") or 0
+            try:
+                tip = self.w3.eth.max_priority_fee
+            except Exception:  # noqa: BLE001 - nodes without eth_maxPriorityFeePerGas
+                tip = 10**9
+            self._fee_cache = (now, {"maxFeePerGas": 2 * base + tip, "maxPriorityFeePerGas": tip})
+        return self._fee_cache[1]
+
     def _transact(self, fn) -> dict:
+        """Sign and send one call; returns the receipt. About 4 RPCs: estimate, send, receipt (+ fees/nonce
+        now and then). The estimate surfaces contract refusals before anything is sent."""
         acct = self.account()
 
         def send():
             with self._lock:
                 self._fund(acct.address)
-                tx = fn.build_transaction({"from": acct.address, "chainId": self.chain_id,
-                                           "nonce": self.w3.eth.get_transaction_count(acct.address, "pending")})
+                if self._nonce is None:
+                    self._nonce = self.w3.eth.get_transaction_count(acct.address, "pending")
+                gas = fn.estimate_gas({"from": acct.address})
+                tx = fn.build_transaction({"from": acct.address, "chainId": self.chain_id, "nonce": self._nonce,
+                                           "gas": gas + gas // 5 + 10_000, **self._fees()})
                 signed = acct.sign_transaction(tx)
-                h = self.w3.eth.send_raw_transaction(signed.raw_transaction)
-            rcpt = self.w3.eth.wait_for_transaction_receipt(h, timeout=120, poll_latency=0.05)
+                try:
+                    h = self.w3.eth.send_raw_transaction(signed.raw_transaction)
+                except Exception:
+                    self._nonce, self._fee_cache = None, None      # re-read both on the next attempt
+                    raise
+                self._nonce += 1
+            rcpt = self.w3.eth.wait_for_transaction_receipt(h, timeout=120, poll_latency=0.02)
             if rcpt["status"] != 1:
                 raise LedgerError(f"transaction {_hex(h)} reverted", code="tx_reverted")
             return rcpt
@@ -293,19 +318,72 @@ class RegistryClient:
                                               p["watermark_id"], bytes.fromhex(p["fingerprint"][2:]),
                                               to_bytes32(p["consent_hash"]), p["uri"])
         rcpt = self._transact(fn)
-        rec = self.lookup_by_hash(p["content_hash"])
-        if rec is None:
-            raise LedgerError("registration mined but the record is missing", code="ledger_error")
-        return LedgerRecord(**{**asdict(rec), "tx_hash": _hex(rcpt["transactionHash"])})
+        # The transaction succeeded, so the stored record is exactly the payload; only the block's
+        # timestamp and the consent state are read back.
+        block = rcpt["blockNumber"]
+        ts = self._retry("lookup", lambda: self.w3.eth.get_block(block)["timestamp"])
+        consent = p["consent_hash"] if int(p["consent_hash"], 16) else None
+        consent_revoked = self.is_consent_revoked(consent) if consent else None
+        return LedgerRecord(content_hash=p["content_hash"], manifest_hash=p["manifest_hash"],
+                            watermark_id=p["watermark_id"], fingerprint=p["fingerprint"], consent_hash=consent,
+                            uri=p["uri"], registrant=self.w3.to_checksum_address(rcpt["from"]), timestamp=int(ts),
+                            block_number=int(block), revoked=False, chain_id=self.chain_id, contract=self.address,
+                            tx_hash=_hex(rcpt["transactionHash"]), consent_revoked=consent_revoked)
 
     def pending_registration(self, content_hash: bytes | str) -> LedgerRecord | None:
         row = self.outbox.get(_hex(to_bytes32(content_hash)), self.chain_id, self.address)
         return self._pending_record(row["payload"]) if row else None
 
+    def _rebind(self, url: str) -> None:
+        self.url = url
+        self.w3 = _web3(url)
+        self.contract = self.w3.eth.contract(address=self.address, abi=_abi.ABI)
+        self._nonce = self._fee_cache = None
+
+    def revive(self) -> bool:
+        """Embedded node only: if it stopped answering (crashed, or its owning process died), start it
+        again from its state file -- on the same port when possible -- and rebind. True when it answers."""
+        from deepsentry.ledger.node import embedded_node, node_alive, start_node
+
+        if node_alive(self.url) == self.chain_id:
+            return True
+        if not self.embedded:
+            return False
+        data_dir = self.outbox.path.parent.parent
+        try:
+            with self._lock:
+                if self.node is not None:
+                    old = self.node
+                    try:
+                        new = start_node(data_dir, chain_id=self.chain_id, port=old.port)
+                    except LedgerError:
+                        new = start_node(data_dir, chain_id=self.chain_id)
+                    new._lock, new._info_path, old._lock, old._info_path = old._lock, old._info_path, None, None
+                    old.stop()
+                    if new._info_path is not None:
+                        new._info_path.write_text(json.dumps({"url": new.url, "pid": new.process.pid,
+                                                              "chain_id": self.chain_id}))
+                    self.node, url = new, new.url
+                else:
+                    url, self.node = embedded_node(data_dir, self.chain_id)
+                if url != self.url:
+                    self._rebind(url)
+                # a crash right after deployment can lose the contract (state is dumped every few seconds)
+                address = ensure_deployed(self.w3, data_dir=data_dir, chain_id=self.chain_id,
+                                          key=deployment_key(self.chain_id, None))
+                if address != self.address:
+                    self.address = self.w3.to_checksum_address(address)
+                    self.contract = self.w3.eth.contract(address=self.address, abi=_abi.ABI)
+        except LedgerError:
+            return False
+        return node_alive(self.url) == self.chain_id
+
     def flush_outbox(self) -> dict[str, int]:
-        """Deliver queued registrations. Returns counts: delivered, failed (refused by the contract, kept
-        with state "failed" for inspection), pending (still waiting for the node)."""
+        """Deliver queued registrations (reviving a dead embedded node first). Returns counts: delivered,
+        failed (refused by the contract, kept with state "failed" for inspection), pending (still waiting)."""
         delivered = failed = 0
+        if self.embedded and self.outbox.count(self.chain_id, self.address)["pending"]:
+            self.revive()
         rows = list(self.outbox.pending(self.chain_id, self.address))
         for i, (h, payload) in enumerate(rows):
             try:
@@ -364,7 +442,10 @@ def _check_wm(watermark_id: int) -> int:
 def _web3(url: str):
     from web3 import Web3
 
-    return Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 10}, exception_retry_configuration=None))
+    # eth_chainId is asked by web3's validation before every transaction: cache it (the URL fixes the chain).
+    provider = Web3.HTTPProvider(url, request_kwargs={"timeout": 10}, exception_retry_configuration=None,
+                                 cache_allowed_requests=True, cacheable_requests={"eth_chainId"})
+    return Web3(provider)
 
 
 # deployment ----------------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ PASSPHRASE_ENV = "DEEPSENTRY_PASSPHRASE"
 ROOT_YEARS = 30
 SIGNING_YEARS = 25       # no timestamp authority offline: a manifest turns Invalid when its cert expires
 
+# Decrypted keys, keyed by the encrypted file's content and the passphrase (scrypt takes about a second).
 _cache: dict[tuple, Any] = {}
 
 
@@ -252,7 +253,7 @@ class KeyStore:
 
         self._require()
         passphrase = passphrase or get_passphrase()
-        ck = ("acct", str(self.account_path), self.account_path.stat().st_mtime_ns, _pw_tag(passphrase))
+        ck = ("acct", hashlib.sha256(self.account_path.read_bytes()).digest(), _pw_tag(passphrase))
         if ck in _cache:
             return _cache[ck]
         try:
@@ -268,7 +269,7 @@ class KeyStore:
 
         self._require()
         passphrase = passphrase or get_passphrase()
-        ck = ("c2pa", str(self.key_path), self.key_path.stat().st_mtime_ns, self.chain_path.stat().st_mtime_ns,
+        ck = ("c2pa", hashlib.sha256(self.key_path.read_bytes() + self.chain_path.read_bytes()).digest(),
               _pw_tag(passphrase))
         if ck in _cache:
             return _cache[ck]

@@ -156,6 +156,30 @@ def ledger_dir(data_dir: Path) -> Path:
     return d
 
 
+def _check_state(state: Path) -> None:
+    """Keep a last-known-good copy of the state file; restore it if the current one is unreadable
+    (e.g. a power cut while anvil was writing). Without any readable copy, refuse with a clear error."""
+    if not state.exists():
+        return
+    backup = state.with_name(state.name + ".bak")
+    try:
+        json.loads(state.read_bytes())
+    except ValueError:
+        try:
+            json.loads(backup.read_bytes())
+        except (OSError, ValueError):
+            raise LedgerError(f"the ledger state file {state} is corrupt and has no readable backup; move it "
+                              "away to start an empty chain (registrations in it would be lost)",
+                              code="state_corrupt") from None
+        broken = state.with_name(f"{state.name}.corrupt-{int(time.time())}")
+        os.replace(state, broken)
+        shutil.copyfile(backup, state)
+        return
+    tmp = backup.with_name(backup.name + ".tmp")
+    shutil.copyfile(state, tmp)
+    os.replace(tmp, backup)
+
+
 def start_node(data_dir: Path, *, chain_id: int = DEFAULT_CHAIN_ID, port: int | None = None,
                state_interval: int = STATE_INTERVAL_S, wait_s: float = 30.0) -> NodeHandle:
     """Start anvil on 127.0.0.1 with its chain persisted in ``<data_dir>/ledger/anvil-<chain_id>.json``."""
@@ -166,7 +190,8 @@ def start_node(data_dir: Path, *, chain_id: int = DEFAULT_CHAIN_ID, port: int | 
     port = port or free_port()
     cmd = [str(binary), "--host", "127.0.0.1", "--port", str(port), "--chain-id", str(chain_id),
            "--state", str(state), "--state-interval", str(state_interval), "--accounts", "1",
-           "--no-request-size-limit"]
+           "--no-request-size-limit", "--quiet"]
+    _check_state(state)
     log = open(log_path, "ab")  # noqa: SIM115 - handed to the child
     try:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -188,6 +213,37 @@ def start_node(data_dir: Path, *, chain_id: int = DEFAULT_CHAIN_ID, port: int | 
         time.sleep(0.1)
     handle.stop()
     raise LedgerError(f"anvil did not answer on {url} within {wait_s:.0f} s", code="node_start_failed")
+
+
+def _stop_orphan(info_path: Path, timeout: float = 20.0) -> None:
+    """A node left behind by an owner that died (SIGKILL) still writes the state file: stop it cleanly
+    (SIGINT makes it dump its state) before a new one starts on the same file."""
+    try:
+        info = json.loads(info_path.read_text())
+        pid = int(info["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        cmdline = []
+    if not cmdline or not Path(cmdline[0].decode(errors="replace")).name.startswith("anvil"):
+        return                                   # gone, or the pid was reused by something else
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGINT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
+            try:
+                if Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z":
+                    break                        # exited, waiting to be reaped by its (dead) parent
+            except OSError:
+                break
+            time.sleep(0.1)
+        else:
+            if Path(f"/proc/{pid}").exists():
+                os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(OSError):
+        info_path.unlink()
 
 
 def embedded_node(data_dir: Path, chain_id: int = DEFAULT_CHAIN_ID, wait_s: float = 30.0) -> tuple[str, NodeHandle | None]:
@@ -218,6 +274,7 @@ def embedded_node(data_dir: Path, chain_id: int = DEFAULT_CHAIN_ID, wait_s: floa
             time.sleep(0.2)
             continue
         break
+    _stop_orphan(info_path)
     try:
         handle = start_node(data_dir, chain_id=chain_id, wait_s=wait_s)
     except BaseException:

@@ -6,6 +6,7 @@ the record, so pending registrations survive a daemon restart and are never sile
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
@@ -36,10 +37,15 @@ class Outbox:
         with self._db() as db:
             db.execute(SCHEMA)
 
-    def _db(self) -> sqlite3.Connection:
+    @contextlib.contextmanager
+    def _db(self):
+        """One short-lived autocommit connection per operation (safe across threads and processes)."""
         db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        return db
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            yield db
+        finally:
+            db.close()
 
     def put(self, content_hash: str, chain_id: int, contract: str, payload: dict[str, Any], error: str) -> None:
         with self._lock, self._db() as db:

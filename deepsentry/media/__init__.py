@@ -7,6 +7,7 @@ Public API (the daemon and the face pipeline use exactly these)::
     load_image(path, limits=None) -> np.ndarray          # H x W x 3 RGB uint8
     decode_image_bytes(data, limits=None) -> np.ndarray
     sha256_file(path, chunk=1 << 20) -> str; sha256_bytes(data) -> str
+    sniff_bytes(head) -> (kind, format) | None; sniff_file(path, limits=None) -> (kind, format, size_bytes)
 
 Errors (all from :mod:`deepsentry.errors`): ``UnsupportedMedia`` (415: empty, unknown type, not an
 image where one is needed), ``MediaDecodeError`` (422: a known format that is corrupt, truncated or has
@@ -31,7 +32,7 @@ from ._sniff import HEAD_BYTES, sniff
 from ._types import Frame, MediaInfo
 
 __all__ = ["MediaInfo", "Frame", "probe", "sample_frames", "load_image", "decode_image_bytes", "sha256_file",
-           "sha256_bytes", "sniff_file", "plan_times"]
+           "sha256_bytes", "sniff_bytes", "sniff_file", "plan_times"]
 
 
 def _check_bytes(size: int, limits: Limits) -> None:
@@ -45,6 +46,11 @@ def _check_bytes(size: int, limits: Limits) -> None:
 def _unknown(head: bytes) -> UnsupportedMedia:
     return UnsupportedMedia("not an image or video of a supported type (JPEG, PNG, WebP, GIF, BMP, MP4, MOV, "
                             "WebM, MKV, AVI, FLV, MPEG-TS)", details={"reason": "unknown_type"})
+
+
+def sniff_bytes(head: bytes) -> tuple[str, str] | None:
+    """``(kind, format)`` from the first bytes of a file (4096 are plenty), or ``None`` if unsupported."""
+    return sniff(bytes(head[:HEAD_BYTES]))
 
 
 def sniff_file(path: str | os.PathLike, limits: Limits | None = None) -> tuple[str, str, int]:

@@ -57,7 +57,6 @@ _REDIRECTS = (301, 302, 303, 307, 308)
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
 _MEDIA_TYPES = ("image/", "video/")
-_MEDIA_EXACT = {"application/mp4", "application/x-matroska", "application/octet-stream", "binary/octet-stream"}
 
 
 @dataclass(frozen=True)
@@ -353,7 +352,7 @@ class _Body:
         if sock is not None:
             sock.settimeout(timeout)
         try:
-            data = self.opened.resp.read(amt)
+            data = self.opened.resp.read1(amt) if amt else b""   # one recv at most: the deadline holds
         except (TimeoutError, socket.timeout) as exc:
             raise self._fail(FetchError(f"timed out downloading {self.opened.url}",
                                         details={"reason": "timeout", "url": self.opened.url})) from exc
@@ -540,7 +539,9 @@ def _fetch_with_ytdlp(page_url: str, asked_url: str, dest_dir: Path, limits: Lim
         "quiet": True, "no_warnings": True, "noprogress": True, "logger": _YtLogger(),
         "allowed_extractors": ["html5", "generic"], "force_generic_extractor": True,
         "noplaylist": True, "playlist_items": "1",
-        "format": f"best[filesize<?{cap}]/bestvideo[filesize<?{cap}]/best/bestvideo",
+        # only formats our handler can fetch: plain HTTP(S), native HLS, DASH segments over HTTP
+        "format": "/".join(f"{sel}[protocol{proto}][filesize<?{cap}]" for sel in ("best", "bestvideo")
+                           for proto in ("^=http", "=m3u8_native")),
         "max_filesize": cap,
         "socket_timeout": max(1.0, min(SOCKET_TIMEOUT_S, deadline - time.monotonic())),
         "paths": {"home": str(work), "temp": str(work)},
@@ -548,6 +549,8 @@ def _fetch_with_ytdlp(page_url: str, asked_url: str, dest_dir: Path, limits: Lim
         "retries": 0, "fragment_retries": 0, "extractor_retries": 0, "file_access_retries": 0,
         "cachedir": False, "overwrites": True, "continuedl": False,
         "hls_prefer_native": True, "external_downloader": {}, "concurrent_fragment_downloads": 1,
+        # no ffmpeg for yt-dlp: ffmpeg would open URLs itself, around the guard (HLS fallback, merging)
+        "ffmpeg_location": os.path.join(tempfile.gettempdir(), "deepsentry-no-ffmpeg", "ffmpeg"),
         "check_formats": False, "writethumbnail": False, "writesubtitles": False, "updatetime": False,
         "color": "no_color", "proxy": "",
     }
@@ -560,8 +563,9 @@ def _fetch_with_ytdlp(page_url: str, asked_url: str, dest_dir: Path, limits: Lim
                     raise errors[0] from exc
                 cause = exc.exc_info[1] if getattr(exc, "exc_info", None) else None
                 message = str(exc).removeprefix("ERROR: ").strip()
-                if isinstance(cause, UnsupportedError) or "Unsupported URL" in message \
-                        or "No video formats found" in message:
+                if isinstance(cause, UnsupportedError) or any(
+                        m in message for m in ("Unsupported URL", "No video formats found",
+                                               "Requested format is not available")):
                     raise FetchError(f"no video or image found at {asked_url}",
                                      code="no_media", http_status=422,
                                      details={"reason": "no_media", "url": asked_url}) from exc
@@ -578,10 +582,16 @@ def _fetch_with_ytdlp(page_url: str, asked_url: str, dest_dir: Path, limits: Lim
             raise FetchError(f"no video or image found at {asked_url}", code="no_media", http_status=422,
                              details={"reason": "no_media", "url": asked_url})
         src = files[0]
+        with open(src, "rb") as f:
+            found = sniff(f.read(HEAD_BYTES))
+            if found is None:                         # generic extractor takes any non-HTML body as "direct"
+                raise FetchError(f"no video or image found at {asked_url}", code="no_media", http_status=422,
+                                 details={"reason": "no_media", "url": asked_url,
+                                          "content_type": media_seen.get("content_type")})
         if src.stat().st_size > limits.max_bytes:
             raise TooLarge(f"media from {asked_url} is over the limit of {limits.max_bytes} bytes",
                            details={"limit": "max_bytes", "value": src.stat().st_size, "max": limits.max_bytes})
-        fd, final = tempfile.mkstemp(dir=dest_dir, prefix="fetch-", suffix=src.suffix or ".bin")
+        fd, final = tempfile.mkstemp(dir=dest_dir, prefix="fetch-", suffix="." + found[1])
         os.close(fd)
         os.replace(src, final)
         final_url = media_seen.get("url") or info.get("url") or page_url

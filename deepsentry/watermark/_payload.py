@@ -65,6 +65,15 @@ def words_for(wm_id: int) -> tuple[np.ndarray, np.ndarray]:
     return to_bits(wm_id ^ WHITEN), to_bits(permute(wm_id))
 
 
+SEGMENT_FRAMES = 5           # video: frames per polarity segment
+
+
+def polarity(segment: int) -> int:
+    """Keyed pseudo-random polarity (0: words as is, 1: both words inverted) of a video segment."""
+    digest = hashlib.blake2b(_KEY + b"/polarity" + int(segment).to_bytes(8, "big"), digest_size=1).digest()
+    return digest[0] & 1
+
+
 def tail(distance: int) -> float:
     """P(a uniformly random 32-bit word is within ``distance`` bits of a given word)."""
     return sum(comb(32, k) for k in range(distance + 1)) / 2.0 ** 32

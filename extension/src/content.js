@@ -14,6 +14,8 @@
 
   let config = { autoMode: false, paused: true, siteAllowed: false, frameCount: 8, minMediaSize: 96, paired: false };
   let nextId = 1;
+  // Unique across pages and frames: a record names its badge, and the ids share the page's id space.
+  const idPrefix = `deepsentry-badge-${Math.random().toString(36).slice(2, 8)}`;
   const tracked = new Map();          // media element -> {badge: Badge|null, visible: bool}
   const badgesById = new Map();       // badge id -> Badge
   let layer = null;
@@ -63,7 +65,7 @@
       this.el = el;
       this.kind = kind || el.localName;   // img | video | link | page
       this.explicit = explicit;
-      this.id = `deepsentry-badge-${nextId++}`;
+      this.id = `${idPrefix}-${nextId++}`;
       this.state = null;
       this.recordId = null;
       this.reason = null;
@@ -191,10 +193,13 @@
     }
     const hidden = rect.width < 1 || rect.height < 1 || (tracked.get(badge.el)?.visible === false && !badge.explicit);
     h.setProperty('visibility', hidden ? 'hidden' : 'visible', 'important');
-    const x = rect.left + window.scrollX + INSET;
-    const y = rect.top + window.scrollY + INSET;
+    // Media: inside the top-left corner. Links: just below the link text, which stays readable.
+    const link = badge.kind === 'link';
+    const x = rect.left + window.scrollX + (link ? 0 : INSET);
+    const y = (link ? rect.bottom + 2 : rect.top + INSET) + window.scrollY;
     h.setProperty('transform', `translate(${Math.round(x)}px, ${Math.round(y)}px)`, 'important');
-    badge.button.style.setProperty('--max-w', `${Math.max(60, Math.round(rect.width - 2 * INSET))}px`);
+    const maxW = link ? 320 : Math.max(60, Math.round(rect.width - 2 * INSET));
+    badge.button.style.setProperty('--max-w', `${maxW}px`);
   }
 
   // ------------------------------------------------------------ tracking media
@@ -297,7 +302,7 @@
     }
     try {
       if (badge.kind === 'video' && /^https?:/i.test(src)) {
-        const got = await captureFrames(src, el.crossOrigin, config.frameCount);
+        const got = await withCaptureSlot(() => captureFrames(src, el.crossOrigin, config.frameCount));
         if (got) Object.assign(msg, got);
       } else if (badge.kind === 'img' && src.startsWith('blob:')) {
         const blob = await (await fetch(src)).blob();
@@ -307,6 +312,18 @@
       await send(msg);
     } catch (err) {
       badge.set({ state: STATES.ERROR, reason: String(err?.message || err) });
+    }
+  }
+
+  // At most maxConcurrent videos are being read at once (each loads a hidden copy of its video).
+  let capturing = 0;
+  const captureWaiters = [];
+  async function withCaptureSlot(fn) {
+    while (capturing >= Math.max(1, config.maxConcurrent || 1)) await new Promise((r) => captureWaiters.push(r));
+    capturing += 1;
+    try { return await fn(); } finally {
+      capturing -= 1;
+      captureWaiters.shift()?.();
     }
   }
 

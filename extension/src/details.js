@@ -1,5 +1,5 @@
 import './shared/messages.js';
-import { percent, STATE_TEXT } from './shared/verdict.js';
+import { boxesAt, percent, STATE_TEXT } from './shared/verdict.js';
 
 const { UI_TO_SW, STATES } = globalThis.DeepsentryMessages;
 const SVG = 'http://www.w3.org/2000/svg';
@@ -12,19 +12,6 @@ function el(tag, attrs = {}, text = null, ns = null) {
   for (const [k, v] of Object.entries(attrs)) if (v !== null && v !== undefined) e.setAttribute(k, String(v));
   if (text !== null) e.textContent = text;
   return e;
-}
-
-/** The face boxes to draw at time t: per track, the box nearest in time. */
-export function boxesAt(faces, t) {
-  const out = [];
-  for (const face of faces || []) {
-    let best = null;
-    for (const b of face.boxes || []) {
-      if (!best || Math.abs((b.t ?? 0) - t) < Math.abs((best.t ?? 0) - t)) best = b;
-    }
-    if (best && (t === null || Math.abs((best.t ?? 0) - t) < 0.26 || (face.boxes || []).length === 1)) out.push({ face, box: best });
-  }
-  return out;
 }
 
 function bestTime(faces) {
@@ -60,8 +47,8 @@ function render(rec) {
     if (typeof rec.score === 'number') parts.push(`Fake probability ${percent(rec.score)}`);
     if (typeof rec.threshold === 'number') parts.push(`threshold ${percent(rec.threshold)}`);
     if (Array.isArray(rec.band)) parts.push(`uncertain between ${percent(rec.band[0])} and ${percent(rec.band[1])}`);
-    if (rec.reason) parts.push(`(${rec.reason === 'no_weights' ? 'no detector weights installed on the daemon' : rec.reason})`);
-    $('verdict').textContent = parts.join(', ').replace('.,', '.');
+    const why = rec.reason ? ` (${rec.reason === 'no_weights' ? 'no detector weights installed on the daemon' : rec.reason})` : '';
+    $('verdict').textContent = `${parts[0]} ${parts.slice(1).join(', ')}${why}`.replace(/\s+/g, ' ').trim();
   }
   const model = result?.model;
   $('model').textContent = model ? `Model: ${model.name} ${model.version || ''}` : (result ? `Model: none (${result.model_status || 'no weights'})` : '');
@@ -158,6 +145,9 @@ function renderProvenance(p) {
   if (p.record) for (const [k, v] of Object.entries(p.record)) row(`Ledger ${k}`, typeof v === 'object' ? JSON.stringify(v) : String(v));
   if (p.c2pa) row('C2PA', typeof p.c2pa === 'object' ? JSON.stringify(p.c2pa).slice(0, 400) : String(p.c2pa));
   if (p.watermark) row('Watermark', `${p.watermark.id} (confidence ${percent(p.watermark.confidence)})`);
+  if (p.ledger && typeof p.ledger === 'object') row('Ledger', JSON.stringify(p.ledger).slice(0, 400));
+  if (typeof p.fingerprint_similarity === 'number') row('Fingerprint similarity', percent(p.fingerprint_similarity));
+  if (Array.isArray(p.evidence) && p.evidence.length) row('Evidence', p.evidence.join('; '));
   box.append(t);
 }
 

@@ -11,6 +11,7 @@ import * as store from './sw/store.js';
 
 const { CS_TO_SW, SW_TO_CS, UI_TO_SW, STATES } = globalThis.DeepsentryMessages;
 const MENU_ID = 'deepsentry-check';
+const URL_PROBLEMS = ['url_refused', 'fetch_failed', 'unsupported_media'];
 const EXTENSION_ORIGIN = new URL(chrome.runtime.getURL('/')).origin;
 
 // ---------------------------------------------------------------- context menu
@@ -63,15 +64,28 @@ function enqueue(req, target) {
   });
 }
 
+// Chromium stops an idle worker after 30 s; a queued daemon job can wait longer than that without
+// progress events. While checks are running, a cheap extension API call every 20 s keeps it alive.
+let keepAlive = null;
+function holdWorker(on) {
+  if (on && !keepAlive) keepAlive = setInterval(() => chrome.runtime.getPlatformInfo().catch(() => {}), 20000);
+  if (!on && keepAlive) { clearInterval(keepAlive); keepAlive = null; }
+}
+
 async function pump() {
   const settings = await loadSettings();
   while (running < settings.maxConcurrent && queue.length) {
     const item = queue.shift();
     running += 1;
+    holdWorker(true);
     runCheck(item.req, item.target, settings)
       .catch((err) => console.error('deepsentry check failed', err))
       .then((id) => item.resolve(id))
-      .finally(() => { running -= 1; pump(); });
+      .finally(() => {
+        running -= 1;
+        if (!running && !queue.length) holdWorker(false);
+        pump();
+      });
   }
 }
 
@@ -124,19 +138,29 @@ async function doCheck(req, target, settings, key, recordId) {
         return recordId;
       }
     }
-    let job;
+    // On an explicit click, a URL the daemon cannot fetch falls back to a crop of the visible tab
+    // (activeTab is granted by the context-menu click).
+    const canCrop = () => built.kind === 'url' && req.explicit && req.rect && target && ['video', 'image'].includes(req.mediaType);
+    const progress = (j) => notify(target, req.badgeId, { state: STATES.CHECKING, progress: j.progress ?? 0, stage: j.stage || '', recordId });
+    let done;
     try {
-      job = await submit(client, built, req);
+      const job = await submit(client, built, req);
+      await store.logSent({ badgeId: req.badgeId, kind: built.kind, mediaUrl: req.mediaUrl, sentUrl: built.sentUrl || null, jobId: job.job_id });
+      done = await client.waitJob(job, progress);
+      if (done.status === 'error' && URL_PROBLEMS.includes(done.error?.code) && canCrop()) {
+        throw new DaemonError(done.error.message, { code: done.error.code });
+      }
     } catch (err) {
-      // On an explicit click, a URL the daemon cannot fetch falls back to a crop of the visible tab.
-      const urlProblem = err instanceof DaemonError && ['url_refused', 'fetch_failed', 'unsupported_media'].includes(err.code);
-      if (!(urlProblem && req.explicit && req.rect && target)) throw err;
-      built = await captureTabCrop(target.tabId, req.rect);
-      job = await submit(client, built, req);
+      if (!(err instanceof DaemonError && URL_PROBLEMS.includes(err.code) && canCrop())) throw err;
+      try {
+        built = await captureTabCrop(target.tabId, req.rect);
+      } catch (capErr) {
+        throw new DaemonError(`${err.message}; a screenshot of the tab was not possible either (${capErr.message || capErr})`, { code: err.code });
+      }
+      const job = await submit(client, built, req);
+      await store.logSent({ badgeId: req.badgeId, kind: built.kind, mediaUrl: req.mediaUrl, sentUrl: null, jobId: job.job_id });
+      done = await client.waitJob(job, progress);
     }
-    await store.logSent({ badgeId: req.badgeId, kind: built.kind, mediaUrl: req.mediaUrl, sentUrl: built.sentUrl || null, jobId: job.job_id });
-    const done = await client.waitJob(job, (j) => notify(target, req.badgeId, {
-      state: STATES.CHECKING, progress: j.progress ?? 0, stage: j.stage || '', recordId }));
     const record = finishRecord(base, built, done, settings);
     await store.putRecord(record);
     notify(target, req.badgeId, updateFromRecord(record));

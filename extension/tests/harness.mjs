@@ -29,13 +29,26 @@ export async function waitFor(fn, { timeout = 30000, interval = 200, what = 'con
     try {
       last = await fn();
       if (last) return last;
-    } catch (err) { last = err; }
+    } catch (err) {
+      if (err.fatal) throw err;
+      last = err;
+    }
     await sleep(interval);
   }
   throw new Error(`timed out waiting for ${what}; last value: ${last instanceof Error ? last.message : JSON.stringify(last)}`);
 }
 
-export function tmpDir(prefix) { return fs.mkdtempSync(path.join(os.tmpdir(), prefix)); }
+const made = [];
+export function tmpDir(prefix) {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  made.push(d);
+  return d;
+}
+
+/** Remove every temporary directory made by tmpDir (call after closing the browser and daemon). */
+export function removeTmpDirs() {
+  for (const d of made.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+}
 
 export function freePort() {
   return new Promise((resolve, reject) => {
@@ -62,7 +75,7 @@ function staticServer(mediaDir, { pages = null, crossOrigin = null } = {}) {
       if (!fs.existsSync(file)) { res.writeHead(404).end(); return; }
       const b = url.searchParams.get('b');
       const html = fs.readFileSync(file, 'utf8').replaceAll('{{Q}}', b ? `?b=${encodeURIComponent(b)}` : '')
-        .replaceAll('{{CROSS}}', crossOrigin());
+        .replaceAll('{{CROSS}}', crossOrigin()).replaceAll('{{SELF_LOCALHOST}}', `http://localhost:${req.socket.localPort}`);
       res.writeHead(200, { 'Content-Type': TYPES['.html'], 'Cache-Control': 'no-store' }).end(html);
       return;
     }
@@ -115,7 +128,7 @@ export class Daemon {
   }
 
   pairInfo() {
-    const r = spawnSync(CLI, ['pair', '--json', '--port', String(this.port)], { env: this.env, encoding: 'utf8' });
+    const r = spawnSync(CLI, ['pair', '--json'], { env: this.env, encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`deepsentry pair failed: ${r.stderr}`);
     return JSON.parse(r.stdout.trim().split('\n').pop());
   }
@@ -127,7 +140,7 @@ export class Daemon {
     this.proc.stderr.on('data', add);
     const proc = this.proc;
     await waitFor(async () => {
-      if (proc.exitCode !== null) throw new Error(`daemon exited: ${this.log}`);
+      if (proc.exitCode !== null) throw Object.assign(new Error(`daemon exited (${proc.exitCode}): ${this.log}`), { fatal: true });
       const r = await fetch(`${this.url}/v1/health`);
       return r.ok;
     }, { timeout, interval: 300, what: `daemon health on ${this.url}` }).catch((err) => {
@@ -155,7 +168,13 @@ export class Daemon {
 }
 
 /** Headless Chromium with the unpacked extension; returns {context, sw}. */
-export async function launch({ userDataDir = tmpDir('ds-chromium-') } = {}) {
+export async function launch({ userDataDir = tmpDir('ds-chromium-'), zoom = 1 } = {}) {
+  if (zoom !== 1) {
+    // Real browser zoom: Chromium's default zoom level (log base 1.2 of the factor) in the profile.
+    fs.mkdirSync(path.join(userDataDir, 'Default'), { recursive: true });
+    fs.writeFileSync(path.join(userDataDir, 'Default', 'Preferences'), JSON.stringify({
+      partition: { default_zoom_level: { x: Math.log(zoom) / Math.log(1.2) } } }));
+  }
   const context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: CHROMIUM,
     headless: true,
@@ -187,7 +206,7 @@ export async function session(context) {
 
 export async function shot(page, name) {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
-  await page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: false });
+  await page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: page.url().startsWith(EXT_ORIGIN) });
 }
 
 /** State of the badge linked to the media element matching `selector`, with both rectangles. */

@@ -336,3 +336,12 @@ def test_token_file_is_private(daemon):
     mode = stat.S_IMODE(daemon.settings.token_path.stat().st_mode)
     assert mode == 0o600
     assert len(daemon.settings.token_path.read_text().strip()) == 64
+
+
+def test_firefox_extension_origins_accepted_with_token(daemon):
+    ff = "moz-extension://0b7a3c3e-6f1e-4a59-9d59-3c1b2f7d0e11"
+    r = daemon.get("/v1/info", headers=daemon.headers(Origin=ff))
+    assert r.status_code == 200 and r.headers["Access-Control-Allow-Origin"] == ff
+    assert requests.get(daemon.url + "/v1/info", headers={"Origin": ff}, timeout=10).status_code == 401
+    for bad in ("moz-extension://", "moz-extension:/x", "chrome-extension://someoneelse"):
+        assert daemon.get("/v1/info", headers=daemon.headers(Origin=bad)).status_code == 403

@@ -4,37 +4,29 @@ ledger-dependent tests) a real embedded anvil with real creator keys."""
 from __future__ import annotations
 
 import datetime as dt
-import os
-from pathlib import Path
 
 import pytest
 
-PASSPHRASE = "generator-test-passphrase"
+from tests.generator.media import PASSPHRASE
+
+# Package scope: everything (the anvil node included) is torn down when the generator tests end. Nothing
+# here changes the process environment; the CLI tests pass DEEPSENTRY_HOME/PASSPHRASE to their subprocess.
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def gen_home(tmp_path_factory):
-    """A DEEPSENTRY_HOME of our own, with the passphrase in the environment for the session."""
-    home = tmp_path_factory.mktemp("gen_home")
-    saved = {k: os.environ.get(k) for k in ("DEEPSENTRY_HOME", "DEEPSENTRY_PASSPHRASE")}
-    os.environ["DEEPSENTRY_HOME"] = str(home)
-    os.environ["DEEPSENTRY_PASSPHRASE"] = PASSPHRASE
-    yield home
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+    """A deepsentry home of our own (config/ and data/), used through explicit settings."""
+    return tmp_path_factory.mktemp("gen_home")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def settings(gen_home):
     from deepsentry.settings import load_settings
 
     return load_settings(config_dir=gen_home / "config", data_dir=gen_home / "data")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def media(tmp_path_factory):
     """Photos on disk: the astronaut (consented subject) and another real person (see media.py)."""
     from tests.generator.media import other_person, save_png
@@ -46,7 +38,7 @@ def media(tmp_path_factory):
             "dir": d}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def astronaut_consent(settings, media, tmp_path_factory):
     """A valid consent by the astronaut for swap and animate, expiring next year (not on any ledger)."""
     from deepsentry.generator.consent import create_consent
@@ -58,7 +50,7 @@ def astronaut_consent(settings, media, tmp_path_factory):
     return {"path": out, "signed": signed, "key": key}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def two_face_clip(tmp_path_factory):
     from tests.mediautil import face_clip
 
@@ -67,7 +59,7 @@ def two_face_clip(tmp_path_factory):
     return path, truth
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def driver(tmp_path_factory):
     from tests.generator.media import driver_clip
 
@@ -75,7 +67,7 @@ def driver(tmp_path_factory):
     return driver_clip(d / "driver.mp4", n=24, fps=12)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def ledger(settings):
     """A real embedded anvil with the registry deployed and creator keys (C2PA + Ethereum) initialised."""
     from deepsentry.ledger import KeyStore, open_registry
@@ -86,8 +78,3 @@ def ledger(settings):
     client = open_registry(settings, passphrase=PASSPHRASE)
     yield client
     client.close()
-
-
-def no_outputs(directory: Path) -> list[Path]:
-    """Every file in ``directory`` (outputs, receipts, partial files): should be empty after a refusal."""
-    return sorted(p for p in Path(directory).iterdir())

@@ -23,6 +23,12 @@ import numpy as np
 from tests.mediautil import astronaut, lfw_faces, write_video
 
 OTHER_PERSON_INDEX = 3
+PASSPHRASE = "generator-test-passphrase"
+
+
+def no_outputs(directory: Path) -> list[Path]:
+    """Every file in ``directory`` (outputs, receipts, partial files): should be empty after a refusal."""
+    return sorted(Path(directory).iterdir())
 
 
 def other_person(size: int = 200) -> np.ndarray:
@@ -75,3 +81,41 @@ def driver_clip(path: Path, n: int = 24, fps: int = 12, size: int = 256) -> tupl
 
     write_video(path, gen(), fps=fps, crf=16)
     return Path(path), motions
+
+
+def with_tone(src: Path, dst: Path, freq: float = 440.0, rate: int = 48000) -> Path:
+    """Copy the video ``src`` (decoded, re-encoded H.264) into ``dst`` with a real AAC sine-tone track of
+    the same duration, so the swap's audio pass-through can be checked."""
+    from fractions import Fraction
+
+    import av
+
+    with av.open(str(src)) as c:
+        v = c.streams.video[0]
+        fps = v.average_rate or Fraction(25)
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    seconds = len(frames) / float(fps)
+    with av.open(str(dst), "w") as out:
+        vs = out.add_stream("libx264", rate=fps)
+        vs.height, vs.width = frames[0].shape[:2]
+        vs.pix_fmt = "yuv420p"
+        vs.options = {"crf": "18", "preset": "veryfast"}
+        aus = out.add_stream("aac", rate=rate)
+        aus.layout = "mono"
+        for img in frames:
+            for pkt in vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(pkt)
+        for pkt in vs.encode():
+            out.mux(pkt)
+        n = int(seconds * rate)
+        t = np.arange(n) / rate
+        pcm = (0.3 * np.sin(2 * np.pi * freq * t)).astype(np.float32)[None, :]
+        for i in range(0, n, 1024):
+            fr = av.AudioFrame.from_ndarray(np.ascontiguousarray(pcm[:, i:i + 1024]), format="fltp", layout="mono")
+            fr.sample_rate = rate
+            fr.pts = i
+            for pkt in aus.encode(fr):
+                out.mux(pkt)
+        for pkt in aus.encode():
+            out.mux(pkt)
+    return Path(dst)

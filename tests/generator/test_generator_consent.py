@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from deepsentry.errors import ConsentError
-from tests.generator.conftest import PASSPHRASE, no_outputs
+from tests.generator.media import PASSPHRASE, no_outputs
 
 
 def _refused(code, settings, tmp_path, consent, source, target, mode="swap"):

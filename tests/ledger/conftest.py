@@ -20,3 +20,15 @@ def registry(keyed_settings):
     client = open_registry(keyed_settings, passphrase=PASS)
     yield client
     client.close()
+
+
+@pytest.fixture(scope="session")
+def other_client(registry, tmp_path_factory):
+    """A second account (not the registrant) talking to the same contract."""
+    from deepsentry.ledger import RegistryClient
+
+    root = tmp_path_factory.mktemp("other")
+    ks = KeyStore(root / "config")
+    ks.init("other-passphrase")
+    return RegistryClient.from_url(registry.url, chain_id=registry.chain_id, address=registry.address,
+                                   data_dir=root / "data", keystore=ks, passphrase="other-passphrase", embedded=True)

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from deepsentry.errors import BadRequest, LedgerError
-from deepsentry.ledger import KeyStore, RegistryClient, open_registry
+from deepsentry.ledger import KeyStore, open_registry
 
 from ledger_helpers import PASS
 
@@ -55,14 +55,10 @@ def test_duplicates_are_refused_and_nothing_is_queued(registry):
         registry.register(_h(), _h(), 2**64, b"", None)
 
 
-def test_revoke_only_by_registrant(registry, tmp_path):
+def test_revoke_only_by_registrant(registry, other_client):
     content = _h()
     registry.register(content, _h(), _wm(), b"\x03" * 8, None)
-    other_keys = KeyStore(tmp_path / "other")
-    other_keys.init("other-passphrase")
-    other = RegistryClient.from_url(registry.url, chain_id=registry.chain_id, address=registry.address,
-                                    data_dir=tmp_path / "other-data", keystore=other_keys,
-                                    passphrase="other-passphrase", embedded=True)
+    other = other_client
     with pytest.raises(LedgerError) as e:
         other.revoke(content)
     assert e.value.code == "not_registrant"
@@ -76,12 +72,8 @@ def test_revoke_only_by_registrant(registry, tmp_path):
     assert e.value.code == "not_registered"
 
 
-def test_consent_revocation(registry, tmp_path):
-    other_keys = KeyStore(tmp_path / "subject")
-    other_keys.init("subject-passphrase")
-    subject = RegistryClient.from_url(registry.url, chain_id=registry.chain_id, address=registry.address,
-                                      data_dir=tmp_path / "subject-data", keystore=other_keys,
-                                      passphrase="subject-passphrase", embedded=True)
+def test_consent_revocation(registry, other_client):
+    subject = other_client
     # claimed with a secret: a stranger without it cannot revoke, the subject holding it can
     consent, secret = _h(), os.urandom(32)
     registry.register_consent(consent, secret)
@@ -106,7 +98,7 @@ def test_consent_revocation(registry, tmp_path):
     # never claimed: anyone may withdraw it
     c3 = _h()
     subject.revoke_consent(c3)
-    assert registry.is_consent_revoked(c3) and registry.consent_info(c3)["owner"] == other_keys.address
+    assert registry.is_consent_revoked(c3) and registry.consent_info(c3)["owner"] == subject.keystore.address
     with pytest.raises(LedgerError) as e:
         registry.register_consent(consent)
     assert e.value.code == "consent_taken"
@@ -126,3 +118,24 @@ def test_second_process_reuses_the_embedded_node(registry, keyed_settings):
     finally:
         again.close()
     assert registry.node.running
+
+
+def test_cli_ledger_status_and_lookup_share_the_running_node(registry, keyed_settings):
+    import json
+    import subprocess
+    import sys
+
+    content = _h()
+    registry.register(content, _h(), _wm(), b"\x09" * 8, None)
+    env = {**os.environ, "DEEPSENTRY_HOME": str(keyed_settings.config_dir.parent), "DEEPSENTRY_PASSPHRASE": PASS}
+    env.pop("DEEPSENTRY_LEDGER_RPC", None)
+    run = lambda *a: subprocess.run([sys.executable, "-m", "deepsentry", *a], env=env, capture_output=True,  # noqa: E731
+                                    text=True, timeout=120)
+    r = run("ledger", "status", "--json")
+    assert r.returncode == 0, r.stderr
+    st = json.loads(r.stdout)
+    assert st["url"] == registry.url and st["contract"] == registry.address and st["reachable"]
+    assert st["records"] >= 1 and st["outbox"] == {"pending": 0, "failed": 0}
+    r = run("ledger", "lookup", content.hex(), "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["content_hash"] == "0x" + content.hex()
+    assert registry.node.running                   # the CLI did not stop the node it did not start

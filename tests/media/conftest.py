@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import http.server
 import socket
-import struct
 import subprocess
 import threading
 import time
 import urllib.parse
-import zlib
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -24,44 +22,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.mediautil import astronaut, face_clip, scene, write_video
+from tests.mediautil import astronaut, face_clip
 
-SIZE = (320, 180)
-SECONDS = 3
-FPS = 25
-
-
-def encode(path: Path, frames, fps: int = FPS, codec: str = "libx264", options: dict | None = None) -> Path:
-    """Encode RGB frames with any PyAV codec (the container follows the file extension)."""
-    frames = list(frames)
-    h, w = frames[0].shape[:2]
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream(codec, rate=Fraction(fps, 1))
-        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-        stream.options = options or {}
-        for img in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-    return path
-
-
-def moving_frames(n: int = SECONDS * FPS, size=SIZE):
-    w, h = size
-    bg = scene(w, h, seed=2)
-    return [np.roll(bg, 4 * i, axis=1) for i in range(n)]
-
-
-def png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-
-def crafted_png(width: int, height: int, idat: bytes | None = None) -> bytes:
-    """A PNG whose IHDR declares width x height (8-bit RGB) but whose pixel data is a few bytes."""
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    idat = zlib.compress(b"\x00" * 64) if idat is None else idat
-    return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b"")
+from media_testlib import FPS, SECONDS, SIZE, encode, moving_frames
 
 
 @pytest.fixture(scope="session")
@@ -76,6 +39,9 @@ def media(tmp_path_factory) -> dict[str, Path]:
                          options={"deadline": "realtime", "cpu-used": "8", "b": "300k"})
     out["webm_vp8"] = encode(d / "clip8.webm", frames[:25], codec="libvpx",
                              options={"deadline": "realtime", "cpu-used": "8", "b": "300k"})
+    # 4 s with a keyframe every 10 frames (0.4 s GOPs): sparse sampling can skip whole GOPs.
+    out["mp4_gop10"] = encode(d / "gop10.mp4", moving_frames(4 * FPS),
+                              options={"preset": "ultrafast", "x264-params": "keyint=10:min-keyint=10:scenecut=0"})
     # The same H.264 stream with the index (moov) first, as web servers deliver it.
     out["mp4_faststart"] = d / "faststart.mp4"
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(out["mp4"]), "-c", "copy", "-movflags", "+faststart",
@@ -208,7 +174,14 @@ def server(media) -> Server:
         "/metadata.html": (b"<html><body><video src=\"http://169.254.169.254/latest/clip.mp4\"></video>"
                            b"</body></html>", "text/html"),
         "/notes.txt": (b"just some text\n" * 20, "text/plain"),
+        "/rtsp.html": (b"<html><body><video src=\"rtsp://127.0.0.1:554/live\"></video></body></html>", "text/html"),
     }
+    hls = media["mp4"].parent / "hls"             # the same clip as an HLS stream (playlist + 1 TS segment)
+    hls.mkdir(exist_ok=True)
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(media["mp4"]), "-c", "copy", "-f", "hls",
+                    "-hls_time", "10", "-hls_list_size", "0", str(hls / "index.m3u8")], check=True, timeout=60)
+    files["/hls/index.m3u8"] = ((hls / "index.m3u8").read_bytes(), "application/vnd.apple.mpegurl")
+    files["/hls/index0.ts"] = ((hls / "index0.ts").read_bytes(), "video/mp2t")
     with socket.socket() as s:                    # a port nothing listens on
         s.bind(("127.0.0.1", 0))
         closed_port = s.getsockname()[1]

@@ -12,11 +12,11 @@ from PIL import Image
 
 from deepsentry.errors import MediaDecodeError, NotFound, TooLarge, UnsupportedMedia
 from deepsentry.media import (MediaInfo, decode_image_bytes, load_image, probe, sample_frames, sha256_bytes,
-                              sha256_file)
+                              sha256_file, sniff_bytes)
 from deepsentry.settings import Limits
 from tests.mediautil import astronaut
 
-from conftest import FPS, SECONDS, SIZE, crafted_png
+from media_testlib import FPS, SECONDS, SIZE, crafted_png
 
 
 # ------------------------------------------------------------------------------------------- images
@@ -91,6 +91,15 @@ def test_probe_video_metadata(media, fmt, codec):
     assert info.duration == pytest.approx(seconds, abs=0.1)
     assert info.frame_count == pytest.approx(seconds * FPS, abs=2)
     assert info.size_bytes == media[fmt].stat().st_size
+
+
+def test_sniff_bytes(media):
+    expected = {"jpeg": ("image", "jpeg"), "png": ("image", "png"), "webp": ("image", "webp"),
+                "gif": ("image", "gif"), "bmp": ("image", "bmp"), "mp4": ("video", "mp4"), "mov": ("video", "mov"),
+                "mkv": ("video", "mkv"), "webm": ("video", "webm")}
+    for key, want in expected.items():
+        assert sniff_bytes(media[key].read_bytes()[:4096]) == want
+    assert sniff_bytes(b"") is None and sniff_bytes(b"<!doctype html><html>") is None
 
 
 def test_sniffing_ignores_file_names(media, tmp_path):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import av
 import numpy as np
 import pytest
@@ -10,7 +12,7 @@ from deepsentry.errors import BadRequest
 from deepsentry.media import Frame, load_image, plan_times, probe, sample_frames
 from deepsentry.settings import Limits
 
-from conftest import FPS, SECONDS, SIZE
+from media_testlib import FPS, SECONDS, SIZE
 
 PERIOD = 1.0 / FPS
 
@@ -63,6 +65,31 @@ def test_sampled_pixels_equal_a_full_sequential_decode(media):
         t, img = ref[f.index]
         assert f.t == pytest.approx(t, abs=1e-6)
         assert np.array_equal(f.image, img)
+
+
+def _full_decode(path) -> dict[int, tuple[float, np.ndarray]]:
+    ref = {}
+    with av.open(str(path)) as c:
+        for i, fr in enumerate(c.decode(c.streams.video[0])):
+            ref[i] = (float(fr.time), fr.to_ndarray(format="rgb24"))
+    return ref
+
+
+def test_sparse_sampling_skips_whole_gops_with_identical_pixels(media, caplog):
+    ref = _full_decode(media["mp4_gop10"])
+    assert len(ref) == 4 * FPS
+    with caplog.at_level(logging.DEBUG, logger="deepsentry.media"):
+        frames = list(sample_frames(media["mp4_gop10"], fps=0.5))       # wanted: t = 0 s and 2 s
+    assert [f.index for f in frames] == [0, 50]
+    for f in frames:
+        assert f.t == pytest.approx(ref[f.index][0], abs=1e-6)
+        assert np.array_equal(f.image, ref[f.index][1])
+    skipped = [r.getMessage() for r in caplog.records if "GOPs skipped" in r.getMessage()]
+    assert skipped and int(skipped[0].split(": ")[1].split()[0]) >= 3    # 0.4-2.0 s never decoded
+    dense = list(sample_frames(media["mp4_gop10"], fps=7, max_frames=1000))
+    assert len(dense) == 28
+    for f in dense:
+        assert np.array_equal(f.image, ref[f.index][1])
 
 
 def test_start_offset(media):

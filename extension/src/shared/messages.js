@@ -64,14 +64,14 @@
   // What a badge says in each state (colour is never the only signal: text and icon too).
   root.DeepsentryMessages.STATE_TEXT = freeze({
     [S.IDLE]: freeze({ text: 'CHECK', icon: '\u25B6' }),
-    [S.CHECKING]: freeze({ text: 'CHECKING', icon: '\u231B' }),
+    [S.CHECKING]: freeze({ text: 'CHECKING', icon: '\u21BB' }),
     [S.REAL]: freeze({ text: 'REAL', icon: '\u2714' }),
     [S.FAKE]: freeze({ text: 'FAKE', icon: '\u2716' }),
     [S.UNCERTAIN]: freeze({ text: 'UNCERTAIN', icon: '?' }),
     [S.NO_FACE]: freeze({ text: 'NO FACE', icon: '\u2205' }),
     [S.REGISTERED_SYNTHETIC]: freeze({ text: 'REGISTERED SYNTHETIC', icon: '\u2699' }),
     [S.DAEMON_OFFLINE]: freeze({ text: 'DAEMON OFFLINE', icon: '\u26A0' }),
-    [S.UNPAIRED]: freeze({ text: 'PAIR DEEPSENTRY', icon: '\u26BF' }),
+    [S.UNPAIRED]: freeze({ text: 'PAIR DEEPSENTRY', icon: '\u21C6' }),
     [S.ERROR]: freeze({ text: 'ERROR', icon: '!' }),
   });
   freeze(root.DeepsentryMessages);

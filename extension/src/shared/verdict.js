@@ -45,3 +45,16 @@ export function describeResult(result, thresholdOverride = null) {
 function clamp01(x) { return Math.min(1, Math.max(0, x)); }
 
 export function percent(p) { return typeof p === 'number' ? `${Math.round(p * 100)}%` : '–'; }
+
+/** The face boxes to draw at time t: per track, the box nearest in time. */
+export function boxesAt(faces, t) {
+  const out = [];
+  for (const face of faces || []) {
+    let best = null;
+    for (const b of face.boxes || []) {
+      if (!best || Math.abs((b.t ?? 0) - t) < Math.abs((best.t ?? 0) - t)) best = b;
+    }
+    if (best && (t === null || Math.abs((best.t ?? 0) - t) < 0.26 || (face.boxes || []).length === 1)) out.push({ face, box: best });
+  }
+  return out;
+}

@@ -1,0 +1,149 @@
+"""Scoring face crops and face tracks with the trained detector: the interface the pipeline and daemon use.
+
+    scorer = load_scorer()                     # None when no weights file is installed
+    crops = faces.crop_face(frame, box, scorer.cfg.margin, scorer.cfg.input_size)
+    scorer.score_tracks([track_crops, ...])    # -> [TrackScore(fake_prob, frame_probs), ...]
+
+All probabilities are calibrated (temperature scaling fitted on validation, stored in the weights).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from deepsentry.errors import BadRequest
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+DEFAULT_WEIGHTS_NAME = "deepsentry-detector-v1.pt"
+
+
+def default_weights_path() -> Path:
+    return WEIGHTS_DIR / DEFAULT_WEIGHTS_NAME
+
+
+@dataclass(frozen=True)
+class TrackScore:
+    fake_prob: float                          # calibrated, from the LSTM over the whole track
+    frame_probs: list[float] = field(default_factory=list)   # calibrated, per-frame head, in track order
+
+    def to_json(self) -> dict:
+        return {"fake_prob": self.fake_prob, "frame_probs": list(self.frame_probs)}
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(x, dtype=np.float64)))
+
+
+class Scorer:
+    """A loaded detector. Thread-safe for scoring (one lock around the model; torch runs the math)."""
+
+    def __init__(self, model, weights_path: Path | None = None, device: str = "cpu", batch_size: int = 64):
+        self.model = model.eval()
+        self.cfg = model.cfg
+        self.device = device
+        self.batch_size = batch_size
+        self.weights_path = Path(weights_path) if weights_path else None
+        self._sha: str | None = None
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ metadata
+    @property
+    def weights_sha256(self) -> str:
+        if self._sha is None:
+            from deepsentry.detector.model import sha256_file
+            self._sha = sha256_file(self.weights_path) if self.weights_path and self.weights_path.is_file() else ""
+        return self._sha
+
+    def info(self) -> dict:
+        c = self.cfg
+        return {"name": c.name, "version": c.version, "arch": c.arch, "input_size": c.input_size,
+                "threshold": c.threshold, "uncertain_band": [c.uncertain_band[0], c.uncertain_band[1]],
+                "temperature": c.temperature_frame, "temperature_track": c.temperature_track,
+                "margin": c.margin, "weights_sha256": self.weights_sha256, "trained_on": c.trained_on}
+
+    def label(self, p: float) -> str:
+        from deepsentry.detector.calibrate import label_for
+        return label_for(float(p), self.cfg.threshold, self.cfg.uncertain_band)
+
+    # ------------------------------------------------------------------ scoring
+    def _features(self, crops) -> "torch.Tensor":
+        import torch
+
+        from deepsentry.detector.model import preprocess_batch
+
+        feats = []
+        for i in range(0, len(crops), self.batch_size):
+            x = preprocess_batch(crops[i:i + self.batch_size], self.cfg).to(self.device)
+            if self.device.startswith("cuda"):
+                with torch.autocast(device_type="cuda", dtype=torch.float16):
+                    feats.append(self.model.frame_features(x).float())
+            else:
+                feats.append(self.model.frame_features(x))
+        return torch.cat(feats)
+
+    def score_tracks(self, tracks: list[np.ndarray]) -> list[TrackScore]:
+        """Score face tracks: each a (T, S, S, 3) RGB uint8 array of one face's crops in time order
+        (S should be ``cfg.input_size``; other sizes are resized). All frames of all tracks go through the
+        CNN together in batches, then the LSTM reads each track (packed, so lengths never mix)."""
+        import torch
+
+        if not tracks:
+            return []
+        arrays = [np.asarray(t) for t in tracks]
+        for a in arrays:
+            if a.ndim != 4 or a.shape[0] < 1 or a.shape[3] != 3 or a.dtype != np.uint8:
+                raise BadRequest("each track must be a non-empty (T, S, S, 3) uint8 array")
+        lengths = [a.shape[0] for a in arrays]
+        flat = [c for a in arrays for c in a]
+        with self._lock, torch.inference_mode():
+            feats = self._features(flat)
+            frame_logits = self.model.frame_logits(feats).float().cpu().numpy()
+            track_logits = self.model.track_logits(feats, lengths).float().cpu().numpy()
+        fp = _sigmoid(frame_logits / self.cfg.temperature_frame)
+        tp = _sigmoid(track_logits / self.cfg.temperature_track)
+        out, k = [], 0
+        for i, n in enumerate(lengths):
+            out.append(TrackScore(float(tp[i]), [float(v) for v in fp[k:k + n]]))
+            k += n
+        return out
+
+    def score_crops(self, crops) -> list[float]:
+        """Calibrated per-frame fake probabilities of independent crops (still images)."""
+        import torch
+
+        if len(crops) == 0:
+            return []
+        with self._lock, torch.inference_mode():
+            logits = self.model.frame_logits(self._features(list(crops))).float().cpu().numpy()
+        return [float(v) for v in _sigmoid(logits / self.cfg.temperature_frame)]
+
+    def score_image(self, crop: np.ndarray) -> float:
+        """Still image: the per-frame head's calibrated fake probability of one crop."""
+        return self.score_crops([np.asarray(crop)])[0]
+
+    def explain(self, crop: np.ndarray) -> np.ndarray:
+        """Grad-CAM heatmap (S, S) float32 in [0, 1] of the per-frame fake logit for one crop."""
+        from deepsentry.detector.explain import grad_cam
+
+        with self._lock:
+            return grad_cam(self.model, np.asarray(crop), device=self.device)
+
+
+def load_scorer(weights: Path | None = None, device: str = "cpu") -> Scorer | None:
+    """The detector from ``weights`` (default: the shipped file). None when the default file is not
+    installed; an explicit path that is missing or unreadable raises ``ModelUnavailable``."""
+    from deepsentry.detector.model import load_weights
+
+    if device == "auto":
+        import torch
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if weights is None:
+        weights = default_weights_path()
+        if not weights.is_file():
+            return None
+    model, _ = load_weights(Path(weights), device=device)
+    return Scorer(model, Path(weights), device=device)

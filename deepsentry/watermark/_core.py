@@ -1,0 +1,307 @@
+"""Embedding and reading the mark on RGB frames (see the package docstring for the design)."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+import cv2
+import numpy as np
+
+from deepsentry.errors import BadRequest, WatermarkError
+from deepsentry.watermark import _payload, _riva
+
+CANONICAL_SHORT = 160        # short side of the canonical copy the networks see
+STRENGTH = 3.0               # largest residual gain on top of RivaGAN's own output
+TARGET_PSNR = 38.5           # the gain keeps the residual's RMS within this PSNR (rounded result: ~39 dB)
+REUSE_MAD = 2.5             # video: reuse the last residual while the canonical copy moved less than this
+REUSE_MAX_AGE = 3            # ... and for at most this many frames after the frame it was computed on
+MAX_BOOST_ROUNDS = 3         # extra encoder passes for still images whose bits are weak
+BOOST_STEP = 0.35            # weight of each extra pass's residual (the total is rescaled to the PSNR budget)
+BOOST_MARGIN = 4.0           # decoder score every bit should reach on the clean canonical copy
+MIN_PSNR = 38.0              # boosting stops before the marked image drops below this
+VOTE_CLIP = 8.0              # per-frame scores are clipped to +-VOTE_CLIP before voting
+FRAME_AGREE_BITS = 58        # a frame "agrees" when >= this many of its 64 bits match the final id
+
+# (horizontal flip, crop factor) tried in order; the first one whose votes pass the check wins.
+HYPOTHESES: tuple[tuple[bool, float], ...] = ((False, 1.0), (False, 0.8), (True, 1.0), (False, 0.6))
+
+
+def new_watermark_id() -> int:
+    """A random id in the payload's range (32 bits)."""
+    return secrets.randbits(_payload.WATERMARK_BITS)
+
+
+def _check_id(wm_id: int) -> int:
+    if isinstance(wm_id, bool) or not isinstance(wm_id, (int, np.integer)):
+        raise BadRequest(f"watermark id must be an integer, got {type(wm_id).__name__}", code="bad_watermark_id")
+    if not 0 <= int(wm_id) <= _payload.ID_MAX:
+        raise BadRequest(f"watermark id must be in [0, {_payload.ID_MAX}]", code="bad_watermark_id")
+    return int(wm_id)
+
+
+def _check_frame(frame: np.ndarray) -> np.ndarray:
+    if not isinstance(frame, np.ndarray) or frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+        shape = getattr(frame, "shape", None)
+        raise WatermarkError(f"expected an RGB uint8 image (H x W x 3), got {shape} {getattr(frame, 'dtype', '')}".strip(),
+                             code="bad_frame")
+    if min(frame.shape[:2]) < 16:
+        raise WatermarkError(f"image too small to carry a watermark: {frame.shape[1]}x{frame.shape[0]}", code="bad_frame")
+    return frame
+
+
+def canonical_size(height: int, width: int, short: float = CANONICAL_SHORT) -> tuple[int, int]:
+    """(width, height) of the canonical copy: short side ``short``, width even (two equal halves)."""
+    s = short / min(height, width)
+    w = max(16, int(round(width * s)))
+    h = max(16, int(round(height * s)))
+    return w - (w % 2), h
+
+
+def _resize(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    h, w = img.shape[:2]
+    interp = cv2.INTER_AREA if size[0] < w else cv2.INTER_LINEAR
+    return cv2.resize(img, size, interpolation=interp)
+
+
+def _halves(small: np.ndarray) -> np.ndarray:
+    half = small.shape[1] // 2
+    return np.stack([small[:, :half], small[:, half: 2 * half]])
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10.0 * np.log10(255.0 ** 2 / mse)
+
+
+class FrameMarker:
+    """Marks frames of one size with one id. Build once per clip; ``mark`` is called per frame.
+
+    ``adaptive=True`` (used for still images) re-reads the mark on the canonical copy and runs up to
+    ``MAX_BOOST_ROUNDS`` more encoder passes on weak halves, stopping above ``MIN_PSNR``.
+    ``reuse=True`` (video) keeps the last residual for up to ``REUSE_MAX_AGE`` frames: the global
+    motion since the frame it was computed on is estimated by phase correlation of the canonical
+    copies, the residual is shifted with it, and it is used when the motion-compensated copies differ
+    by less than ``REUSE_MAD`` grey levels (mean absolute difference). ``stats`` counts both cases.
+    ``polarity=True`` (video) inverts both words on a keyed pseudo-random half of the
+    ``SEGMENT_FRAMES``-frame segments (frame index = call count, or ``index=``), so the reader can
+    cancel the decoder's content bias across frames (see the package docstring).
+    """
+
+    def __init__(self, wm_id: int, width: int, height: int, *, strength: float = STRENGTH,
+                 adaptive: bool = False, reuse: bool = False, polarity: bool = False) -> None:
+        self.wm_id = _check_id(wm_id)
+        self.width, self.height = int(width), int(height)
+        if min(self.width, self.height) < 16:
+            raise WatermarkError(f"frame too small to carry a watermark: {width}x{height}", code="bad_frame")
+        self.strength = float(strength)
+        self.adaptive = adaptive
+        self.reuse = reuse and not adaptive
+        self.polarity = polarity and not adaptive
+        self._index = 0
+        self._key_pol = 0
+        self._key: np.ndarray | None = None
+        self._key_residual: np.ndarray | None = None
+        self._age = 0
+        self.stats = {"encoded": 0, "reused": 0}
+        self.canonical = canonical_size(self.height, self.width)
+        a, b = _payload.words_for(self.wm_id)
+        self.words = np.stack([a, b])
+        self.signs = self.words * 2.0 - 1.0
+        _riva.session("encoder")
+        if adaptive:
+            _riva.session("decoder")
+
+    def _residual(self, small: np.ndarray, which: np.ndarray | None = None, pol: int = 0) -> np.ndarray:
+        """Canonical-size residual for the two halves (zero for halves not in ``which``)."""
+        halves = _halves(small)
+        res = _riva.encode_residual(halves, 1.0 - self.words if pol else self.words)
+        if which is not None:
+            res[~which] = 0.0
+        out = np.zeros(small.shape, np.float32)
+        half = halves.shape[2]
+        out[:, :half] = res[0]
+        out[:, half: 2 * half] = res[1]
+        return out
+
+    def _follow(self, small: np.ndarray) -> np.ndarray | None:
+        """The key frame's residual moved with the picture, or None when the picture changed too much."""
+        key_grey = self._key.mean(axis=2)
+        (dx, dy), _ = cv2.phaseCorrelate(key_grey, small.mean(axis=2))
+        if abs(dx) > 8 or abs(dy) > 8:
+            return None
+        shift = np.float32([[1, 0, dx], [0, 1, dy]])
+        size = (small.shape[1], small.shape[0])
+        moved_key = cv2.warpAffine(self._key, shift, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        if float(np.mean(np.abs(moved_key - small))) >= REUSE_MAD:
+            return None
+        return cv2.warpAffine(self._key_residual, shift, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+
+    def gain(self, residual: np.ndarray) -> float:
+        """``strength``, lowered so that the (full-size) residual's RMS stays within the TARGET_PSNR budget."""
+        rms = float(np.sqrt(np.mean(np.square(residual, dtype=np.float32), dtype=np.float64)))
+        budget = 255.0 / 10 ** (TARGET_PSNR / 20)
+        return self.strength if rms == 0 else min(self.strength, budget / rms)
+
+    def _apply(self, frame: np.ndarray, residual: np.ndarray) -> np.ndarray:
+        up = cv2.resize(residual, (self.width, self.height), interpolation=cv2.INTER_LINEAR)
+        # rounding to integers lowers the actual cost a little: marked frames land near 39 dB
+        return np.clip(frame.astype(np.float32) + up * self.gain(up), 0, 255).round().astype(np.uint8)
+
+    def mark(self, frame: np.ndarray, index: int | None = None) -> np.ndarray:
+        """The marked copy of one RGB uint8 frame (video frames in order, or with ``index``)."""
+        frame = _check_frame(frame)
+        idx = self._index if index is None else int(index)
+        self._index = idx + 1
+        pol = _payload.polarity(idx // _payload.SEGMENT_FRAMES) if self.polarity else 0
+        if frame.shape[:2] != (self.height, self.width):
+            raise WatermarkError(f"frame is {frame.shape[1]}x{frame.shape[0]}, marker was built for "
+                                 f"{self.width}x{self.height}", code="bad_frame")
+        small = _resize(frame, self.canonical).astype(np.float32)
+        if self.reuse and self._key is not None and self._age < REUSE_MAX_AGE and pol == self._key_pol:
+            moved = self._follow(small)
+            if moved is not None:
+                self._age += 1
+                self.stats["reused"] += 1
+                return self._apply(frame, moved)
+        residual = self._residual(small, pol=pol)
+        self.stats["encoded"] += 1
+        if self.reuse:
+            self._key, self._key_residual, self._age, self._key_pol = small, residual, 0, pol
+        marked = self._apply(frame, residual)
+        if not self.adaptive:
+            return marked
+        for _ in range(MAX_BOOST_ROUNDS):
+            margins = self._margins(marked)
+            weak = margins.min(axis=1) < BOOST_MARGIN
+            if not weak.any():
+                break
+            small_marked = _resize(marked, self.canonical).astype(np.float32)
+            boosted = residual + BOOST_STEP * self._residual(small_marked, weak)
+            candidate = self._apply(frame, boosted)
+            if psnr(candidate, frame) < MIN_PSNR:
+                break
+            residual, marked = boosted, candidate
+        return marked
+
+    def _margins(self, marked: np.ndarray) -> np.ndarray:
+        scores = _riva.decode_scores(_halves(_resize(marked, self.canonical)))
+        return scores * self.signs
+
+
+@dataclass(frozen=True)
+class WatermarkResult:
+    """A watermark found in an image or clip."""
+
+    id: int
+    confidence: float                 # 1 - upper bound on the chance this match is a false detection
+    frames_agreeing: int              # decoded frames whose own 64 bits (almost) all agree with the id
+    frames_decoded: int
+    bit_accuracy_estimate: float      # fraction of the 64 voted bits that agree with the id's words
+    check_distance: int = 0           # bits of the checking word that disagreed after voting
+    flipped: bool = False             # found on the horizontally flipped picture
+    crop_factor: float = 1.0          # scale hypothesis that matched (1.0: not cropped)
+    details: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "confidence": self.confidence, "frames_agreeing": self.frames_agreeing,
+                "frames_decoded": self.frames_decoded}
+
+
+def read_scores(frame: np.ndarray, *, flip: bool = False, crop_factor: float = 1.0) -> np.ndarray:
+    """Decoder scores (2 x 32: word A, word B) for one RGB frame under a geometric hypothesis."""
+    frame = _check_frame(frame)
+    if flip:
+        frame = frame[:, ::-1]
+    small = _resize(frame, canonical_size(*frame.shape[:2], short=CANONICAL_SHORT * crop_factor))
+    return _riva.decode_scores(_halves(small))
+
+
+def _vote(scores: list[np.ndarray]) -> np.ndarray:
+    return np.sum([np.clip(s, -VOTE_CLIP, VOTE_CLIP) for s in scores], axis=0)
+
+
+def votes(scores: list[np.ndarray]):
+    """The soft votes the check is run on, in order: the plain sum and its inverse (a still from an
+    inverted segment), then, with >= 2 frames, the bias-cancelled vote and its inverse: scores minus
+    their mean over frames, each frame signed by its projection on the first principal direction."""
+    plain = _vote(scores)
+    yield plain
+    yield -plain
+    if len(scores) >= 2:
+        c = np.array([np.clip(s, -VOTE_CLIP, VOTE_CLIP) for s in scores], dtype=np.float64)
+        c -= c.mean(axis=0)
+        flat = c.reshape(len(scores), -1)
+        if np.linalg.norm(flat) > 1e-6:
+            u = np.linalg.svd(flat, full_matrices=False)[2][0]
+            p = np.sign(flat @ u)
+            p[p == 0] = 1.0
+            centred = np.tensordot(p, c, axes=1)
+            yield centred
+            yield -centred
+
+
+def _check(scores: list[np.ndarray]) -> tuple[_payload.Match | None, int]:
+    tests = 0
+    for v in votes(scores):
+        tests += 1
+        m = _payload.match(v[0], v[1])
+        if m is not None:
+            return m, tests
+    return None, tests
+
+
+def _result(m: _payload.Match, scores: list[np.ndarray], tests: int, flip: bool, crop: float) -> WatermarkResult:
+    a, b = _payload.words_for(m.wm_id)
+    expected = np.stack([a, b]) > 0.5
+    agree = [int(np.count_nonzero((s > 0) == expected)) for s in scores]
+    agreeing = sum(int(max(n, 64 - n) >= FRAME_AGREE_BITS) for n in agree)
+    conf = 1.0 - _payload.false_match_probability(m.distance, tests)
+    return WatermarkResult(id=m.wm_id, confidence=round(conf, 9), frames_agreeing=agreeing,
+                           frames_decoded=len(scores), bit_accuracy_estimate=round(m.agreement, 4),
+                           check_distance=m.distance, flipped=flip, crop_factor=crop,
+                           details={"tests": tests, "flipped_bits": m.flipped})
+
+
+def decide(n_frames: int, score: Callable[[int, int], np.ndarray], *, subset: int = 2) -> WatermarkResult | None:
+    """The decision over ``n_frames`` frames; ``score(h, i)`` gives frame i's scores under HYPOTHESES[h].
+
+    The plain hypothesis reads every frame; the others (crop 0.8, flip, crop 0.6) first read
+    ``subset`` frames and read the rest only if those already pass the check. Each vote checked
+    (see :func:`votes`) counts as one test in the false-match bound.
+    """
+    tests = 0
+    for h, (flip, crop) in enumerate(HYPOTHESES):
+        probe = n_frames if h == 0 else min(subset, n_frames)
+        scores = [score(h, i) for i in range(probe)]
+        m, t = _check(scores)
+        tests += t
+        if m is None:
+            continue
+        if probe < n_frames:
+            scores += [score(h, i) for i in range(probe, n_frames)]
+            full, t = _check(scores)
+            tests += t
+            m = full or m
+        return _result(m, scores, tests, flip, crop)
+    return None
+
+
+def detect_frames(frames: Iterable[np.ndarray], *, subset: int = 2) -> WatermarkResult | None:
+    """Vote over the frames' per-bit scores; None when no id passes the check under any hypothesis."""
+    frames = [_check_frame(f) for f in frames]
+    if not frames:
+        raise WatermarkError("no frames to decode", code="no_frames")
+
+    def score(h: int, i: int) -> np.ndarray:
+        flip, crop = HYPOTHESES[h]
+        return read_scores(frames[i], flip=flip, crop_factor=crop)
+
+    return decide(len(frames), score, subset=subset)
+
+
+def embed_image(image: np.ndarray, wm_id: int) -> np.ndarray:
+    """Mark one RGB uint8 image (adaptive strength); returns a new array of the same shape."""
+    image = _check_frame(image)
+    return FrameMarker(wm_id, image.shape[1], image.shape[0], adaptive=True).mark(image)

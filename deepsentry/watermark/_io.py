@@ -1,0 +1,223 @@
+"""Files: reading stills and sampled video frames, writing marked images and re-encoded video (PyAV)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from deepsentry.errors import MediaDecodeError, NotFound, TooLarge, UnsupportedMedia, WatermarkError
+from deepsentry.watermark._core import FrameMarker, WatermarkResult, detect_frames, embed_image
+
+DETECT_FRAMES = 5            # frames sampled across a clip for detection
+MAX_PIXELS = 40_000_000      # same cap as settings.Limits.max_pixels
+_VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".ts", ".flv", ".mpg", ".mpeg", ".3gp", ".gif"}
+
+
+def _exists(path: str | Path) -> Path:
+    p = Path(path)
+    if not p.is_file():
+        raise NotFound(f"no such file: {p}")
+    if p.stat().st_size == 0:
+        raise UnsupportedMedia(f"{p.name}: empty file")
+    return p
+
+
+def _read_image(p: Path) -> np.ndarray | None:
+    """RGB uint8 array, or None when the bytes are not an image Pillow knows."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    try:
+        img = Image.open(p)
+    except UnidentifiedImageError:
+        return None
+    except OSError as exc:
+        raise MediaDecodeError(f"{p.name}: cannot read image: {exc}") from exc
+    if getattr(img, "n_frames", 1) > 1 and img.format in ("GIF", "WEBP", "PNG"):
+        img.close()
+        return None  # animated: read as video
+    try:
+        if img.width * img.height > MAX_PIXELS:
+            raise TooLarge(f"{p.name}: {img.width}x{img.height} is over {MAX_PIXELS} pixels")
+        img = ImageOps.exif_transpose(img)
+        return np.asarray(img.convert("RGB"), dtype=np.uint8).copy()
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise MediaDecodeError(f"{p.name}: corrupt or truncated image: {exc}") from exc
+
+
+def _open_video(p: Path):
+    import av
+
+    try:
+        container = av.open(str(p))
+    except (av.error.InvalidDataError, ValueError) as exc:
+        raise UnsupportedMedia(f"{p.name}: not an image or video we can read") from exc
+    except av.error.FFmpegError as exc:
+        raise MediaDecodeError(f"{p.name}: cannot open video: {exc}") from exc
+    if not container.streams.video:
+        container.close()
+        raise UnsupportedMedia(f"{p.name}: no video stream")
+    return container
+
+
+def sample_video_frames(p: Path, count: int = DETECT_FRAMES) -> list[np.ndarray]:
+    """Up to ``count`` RGB frames spread evenly over the clip (seek per sample, bounded decoding)."""
+    import av
+
+    container = _open_video(p)
+    try:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        tb = stream.time_base or Fraction(1, 1000)
+        duration = None
+        if stream.duration:
+            duration = float(stream.duration * tb)
+        elif container.duration:
+            duration = container.duration / 1_000_000
+        rate = float(stream.average_rate or stream.guessed_rate or 25)
+        frames: list[np.ndarray] = []
+        if not duration or duration * rate <= count * 2:
+            for frame in container.decode(stream):
+                frames.append(frame.to_ndarray(format="rgb24"))
+                if len(frames) >= 4 * count:
+                    break
+            if len(frames) > count:
+                idx = np.linspace(0, len(frames) - 1, count).round().astype(int)
+                frames = [frames[i] for i in idx]
+        else:
+            start = float(stream.start_time * tb) if stream.start_time is not None else 0.0
+            seen: set[int] = set()
+            cap = int(rate * 2) + 2
+            for k in range(count):
+                target = start + duration * (k + 0.5) / count
+                container.seek(int(target / tb), stream=stream, backward=True, any_frame=False)
+                got = None
+                for n, frame in enumerate(container.decode(stream)):
+                    got = frame
+                    if frame.pts is None or float(frame.pts * tb) >= target - 0.5 / rate or n >= cap:
+                        break
+                if got is not None and got.pts not in seen:
+                    seen.add(got.pts)
+                    frames.append(got.to_ndarray(format="rgb24"))
+        if not frames:
+            raise MediaDecodeError(f"{p.name}: no decodable video frames")
+        return frames
+    except av.error.FFmpegError as exc:
+        raise MediaDecodeError(f"{p.name}: corrupt video: {exc}") from exc
+    finally:
+        container.close()
+
+
+def load_frames(path: str | Path, count: int = DETECT_FRAMES) -> tuple[str, list[np.ndarray]]:
+    """("image" | "video", frames) for a file; clear errors for missing, empty or corrupt files."""
+    p = _exists(path)
+    if p.suffix.lower() not in _VIDEO_SUFFIXES or p.suffix.lower() == ".gif":
+        img = _read_image(p)
+        if img is not None:
+            return "image", [img]
+    return "video", sample_video_frames(p, count)
+
+
+@dataclass(frozen=True)
+class DetectionReport:
+    """What ``detect`` saw: the result (None: no watermark) and how much was decoded."""
+
+    result: WatermarkResult | None
+    kind: str
+    frames_decoded: int
+
+    def to_json(self) -> dict[str, Any]:
+        if self.result is not None:
+            return self.result.to_json()
+        return {"id": None, "confidence": 0.0, "frames_agreeing": 0, "frames_decoded": self.frames_decoded}
+
+
+def detect_report(path: str | Path, *, frames: int = DETECT_FRAMES) -> DetectionReport:
+    kind, imgs = load_frames(path, frames)
+    return DetectionReport(detect_frames(imgs), kind, len(imgs))
+
+
+def detect(path: str | Path) -> WatermarkResult | None:
+    """Read the watermark of an image or video file; None when it carries none."""
+    return detect_report(path).result
+
+
+def embed_image_file(src: str | Path, dst: str | Path, wm_id: int) -> None:
+    """Mark an image file; the format follows ``dst``'s suffix (PNG recommended; JPEG at quality 95)."""
+    from PIL import Image
+
+    p = _exists(src)
+    img = _read_image(p)
+    if img is None:
+        raise UnsupportedMedia(f"{p.name}: not an image")
+    marked = embed_image(img, wm_id)
+    dst = Path(dst)
+    try:
+        Image.fromarray(marked).save(dst, quality=95) if dst.suffix.lower() in (".jpg", ".jpeg") \
+            else Image.fromarray(marked).save(dst)
+    except (ValueError, OSError) as exc:
+        raise WatermarkError(f"cannot write {dst.name}: {exc}", code="write_failed") from exc
+
+
+def embed_video(src: str | Path, dst: str | Path, wm_id: int, *, crf: int = 18, preset: str = "veryfast",
+                reuse: bool = True) -> dict[str, int]:
+    """Decode ``src``, mark every frame, re-encode H.264 (yuv420p) to ``dst``; audio is copied as is.
+
+    Returns counts: ``frames`` written, ``encoded`` (encoder runs) and ``reused`` (near-static frames
+    that reused the previous residual; ``reuse=False`` runs the encoder on every frame).
+    """
+    import av
+
+    p = _exists(src)
+    dst = Path(dst)
+    container = _open_video(p)
+    out = None
+    ok = False
+    try:
+        vin = container.streams.video[0]
+        vin.thread_type = "AUTO"
+        ain = container.streams.audio[0] if container.streams.audio else None
+        rate = vin.average_rate or vin.guessed_rate or Fraction(25)
+        width, height = vin.codec_context.width, vin.codec_context.height
+        width, height = width - width % 2, height - height % 2
+        marker = FrameMarker(wm_id, width, height, reuse=reuse, polarity=True)
+        out = av.open(str(dst), "w")
+        vout = out.add_stream("libx264", rate=rate)
+        vout.width, vout.height = width, height
+        vout.pix_fmt = "yuv420p"
+        vout.options = {"crf": str(int(crf)), "preset": preset}
+        aout = out.add_stream_from_template(ain) if ain is not None else None
+        streams = [vin] + ([ain] if ain is not None else [])
+        count = 0
+        for packet in container.demux(*streams):
+            if packet.stream.type == "audio":
+                if packet.dts is None:
+                    continue
+                packet.stream = aout
+                out.mux(packet)
+                continue
+            for frame in packet.decode():
+                rgb = frame.to_ndarray(format="rgb24")[:height, :width]
+                new = av.VideoFrame.from_ndarray(marker.mark(np.ascontiguousarray(rgb)), format="rgb24")
+                new.pts, new.time_base = frame.pts, frame.time_base
+                out.mux(vout.encode(new))
+                count += 1
+        out.mux(vout.encode())
+        if count == 0:
+            raise MediaDecodeError(f"{p.name}: no decodable video frames")
+        ok = True
+        return dict(marker.stats, frames=count)
+    except av.error.FFmpegError as exc:
+        raise MediaDecodeError(f"{p.name}: cannot re-encode: {exc}") from exc
+    finally:
+        container.close()
+        if out is not None:
+            try:
+                out.close()
+            except av.error.FFmpegError:
+                ok = False
+        if not ok:
+            dst.unlink(missing_ok=True)

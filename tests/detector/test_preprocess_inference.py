@@ -1,0 +1,102 @@
+"""Inference preprocessing equals training preprocessing; the Scorer interface the pipeline uses."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from deepsentry.detector.data import TrackDataset, eval_tensor
+from deepsentry.detector.faces import crop_face
+from deepsentry.detector.inference import Scorer, TrackScore, load_scorer
+from deepsentry.detector.model import DetectorCfg, create_detector, preprocess, preprocess_batch, save_weights
+from deepsentry.errors import BadRequest, ModelUnavailable
+from tests.mediautil import astronaut
+
+
+def test_inference_crop_equals_training_tensor(mtcnn_box):
+    cfg = DetectorCfg()
+    frame = astronaut()
+    # inference: the pipeline crops at the model's size with the model's margin, then preprocess_batch
+    crop = crop_face(frame, mtcnn_box, cfg.margin, cfg.input_size)
+    infer = preprocess_batch([crop], cfg)[0]
+    # training/validation: the dataset's deterministic path on the same crop
+    ds = TrackDataset(crop[None], np.array([0]), ["astro"], cfg, train=False)
+    train_x = ds[0][0][0]
+    assert infer.shape == (3, cfg.input_size, cfg.input_size)
+    assert torch.equal(infer, train_x)
+    assert torch.equal(infer, preprocess(crop, cfg))
+    # a dataset-sized (160 px) crop goes through the same resize on both paths
+    big = crop_face(frame, mtcnn_box, cfg.margin, 160)
+    assert torch.equal(preprocess_batch([big], cfg)[0], eval_tensor(big, cfg))
+    # and the normalisation is the configured one
+    raw = torch.from_numpy(crop).permute(2, 0, 1).float() / 255
+    expect = (raw - torch.tensor(cfg.mean).view(3, 1, 1)) / torch.tensor(cfg.std).view(3, 1, 1)
+    assert torch.allclose(infer, expect, atol=1e-6)
+
+
+def test_margin_matches_training_crops(mtcnn_box):
+    """The dataset's crops are tight (brow to chin): the MTCNN box is ~1.3-1.4x their side. The margin
+    in the config reproduces that scale from a detector box."""
+    cfg = DetectorCfg()
+    x1, y1, x2, y2 = mtcnn_box
+    side = max(x2 - x1, y2 - y1) * (1 + cfg.margin)
+    assert 0.65 * max(x2 - x1, y2 - y1) < side < 0.85 * max(x2 - x1, y2 - y1)
+
+
+def test_preprocess_rejects_bad_input():
+    cfg = DetectorCfg()
+    with pytest.raises(BadRequest):
+        preprocess(np.zeros((10, 10), np.uint8), cfg)
+    with pytest.raises(BadRequest):
+        preprocess(np.zeros((10, 10, 3), np.float32), cfg)
+
+
+@pytest.fixture(scope="module")
+def tiny_scorer(tmp_path_factory) -> Scorer:
+    torch.manual_seed(0)
+    m = create_detector("tiny_test")
+    cfg = m.cfg.replace(temperature_frame=2.0, temperature_track=0.5, threshold=0.45, uncertain_band=(0.4, 0.6))
+    path = tmp_path_factory.mktemp("w") / "tiny.pt"
+    save_weights(m, path, cfg)
+    return load_scorer(path)
+
+
+def test_scorer_info_and_labels(tiny_scorer):
+    info = tiny_scorer.info()
+    for k in ("name", "version", "arch", "input_size", "threshold", "uncertain_band", "temperature",
+              "weights_sha256", "trained_on"):
+        assert k in info
+    assert info["arch"] == "tiny_test" and info["threshold"] == 0.45 and info["uncertain_band"] == [0.4, 0.6]
+    assert len(info["weights_sha256"]) == 64
+    assert tiny_scorer.label(0.9) == "fake" and tiny_scorer.label(0.1) == "real"
+    assert tiny_scorer.label(0.5) == "uncertain"
+
+
+def test_score_tracks_batched_equals_alone_and_is_calibrated(tiny_scorer):
+    s = tiny_scorer.cfg.input_size
+    rng = np.random.default_rng(0)
+    tracks = [rng.integers(0, 256, (n, s, s, 3), dtype=np.uint8) for n in (4, 1, 7)]
+    together = tiny_scorer.score_tracks(tracks)
+    assert [len(t.frame_probs) for t in together] == [4, 1, 7]
+    for tr, res in zip(tracks, together):
+        assert isinstance(res, TrackScore)
+        alone = tiny_scorer.score_tracks([tr])[0]
+        assert alone.fake_prob == pytest.approx(res.fake_prob, abs=1e-5)
+        assert alone.frame_probs == pytest.approx(res.frame_probs, abs=1e-5)
+        assert 0.0 <= res.fake_prob <= 1.0
+    # per-frame probabilities are the frame head with its temperature; still images use the same head
+    m = tiny_scorer.model
+    with torch.no_grad():
+        logit = m.frame_logits(m.frame_features(preprocess_batch(tracks[1], tiny_scorer.cfg)))[0].item()
+    expected = 1 / (1 + np.exp(-logit / 2.0))
+    assert together[1].frame_probs[0] == pytest.approx(expected, abs=1e-5)
+    assert tiny_scorer.score_image(tracks[1][0]) == pytest.approx(expected, abs=1e-5)
+    assert tiny_scorer.score_tracks([]) == []
+    with pytest.raises(BadRequest):
+        tiny_scorer.score_tracks([np.zeros((0, s, s, 3), np.uint8)])
+
+
+def test_load_scorer_explicit_missing_path(tmp_path):
+    with pytest.raises(ModelUnavailable):
+        load_scorer(tmp_path / "missing.pt")

@@ -1,0 +1,143 @@
+"""Training smoke (a few steps reduce the loss), the full train() path on a tiny index, SBI, and the
+eval CLI on a crop index and on a real/ fake/ media folder made at test time."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from deepsentry.detector.data import TrackDataset, collate_tracks, read_index
+from deepsentry.detector.model import create_detector, load_weights
+from deepsentry.detector.sbi import face_landmarks, self_blend
+
+
+def test_sbi_changes_only_the_face_region(face_crop_160):
+    lm = face_landmarks(face_crop_160)
+    assert lm is not None and lm.shape == (68, 2)
+    # landmarks land on the face: the nose tip is near the crop centre
+    assert 40 < lm[30, 0] < 120 and 40 < lm[30, 1] < 130
+    fake, params = self_blend(face_crop_160, lm, np.random.default_rng(3))
+    diff = np.abs(fake.astype(int) - face_crop_160.astype(int)).sum(2)
+    assert diff.max() > 10
+    # the blend sits on the face and its boundary stays inside the crop: for every draw the mask covers
+    # the centre and leaves most of the crop's outer ring alone
+    from deepsentry.detector.sbi import hull_mask
+
+    assert diff[60:100, 60:100].mean() > 2.0
+    for seed in range(8):
+        m = hull_mask(face_crop_160.shape[:2], lm, np.random.default_rng(seed))
+        ring = np.concatenate([m[:6].ravel(), m[-6:].ravel(), m[:, :6].ravel(), m[:, -6:].ravel()])
+        assert m[70:90, 70:90].mean() > 0.9 and ring.mean() < 0.6, (seed, ring.mean())
+    again, _ = self_blend(face_crop_160, lm, np.random.default_rng(99), params)
+    assert np.array_equal(again, fake)          # params reproduce the blend exactly
+
+
+def test_training_steps_reduce_loss(tiny_index):
+    torch.manual_seed(0)
+    rows = read_index(tiny_index / "index.csv")
+    imgs = np.stack([cv2.imread(str(tiny_index / r.path))[:, :, ::-1] for r in rows])
+    model = create_detector("tiny_test")
+    ds = TrackDataset(imgs, np.array([r.label for r in rows]), [r.source for r in rows], model.cfg,
+                      train=True, track_lengths=(1, 2, 3), seed=0)
+    x, lengths, y, fy, _ = collate_tracks([ds[i] for i in range(12)])
+    assert x.shape[0] == int(lengths.sum()) and fy.shape[0] == x.shape[0]
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    bce = torch.nn.BCEWithLogitsLoss()
+    model.train()
+
+    def loss_now():
+        o = model(x, lengths)
+        return bce(o.frame_logits, fy) + 0.5 * bce(o.track_logits, y)
+
+    first = float(loss_now())
+    for _ in range(25):
+        loss = loss_now()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    with torch.no_grad():
+        o = model(x, lengths)
+        last = float(bce(o.frame_logits, fy) + 0.5 * bce(o.track_logits, y))
+    assert last < 0.7 * first, (first, last)
+
+
+def test_train_writes_calibrated_weights(tiny_weights, tiny_index):
+    model, blob = load_weights(tiny_weights)
+    cfg = model.cfg
+    assert cfg.arch == "tiny_test"
+    assert cfg.temperature_frame > 0 and cfg.temperature_track > 0
+    assert cfg.uncertain_band[0] <= cfg.threshold <= cfg.uncertain_band[1]
+    assert "index.csv" in cfg.trained_on
+    m = blob["extra"]["metrics"]
+    assert m["frame"]["all"]["n"] == 8
+    run_dir = tiny_weights.parent
+    assert (run_dir / "ckpt_last.pt").is_file() and (run_dir / "history.jsonl").is_file()
+    assert (run_dir / "landmarks.npz").is_file()
+
+
+def test_train_resume_continues(tiny_weights, tiny_index, tmp_path):
+    from deepsentry.detector.train import TrainOptions, train
+
+    run = tiny_weights.parent
+    out = tmp_path / "resumed.pt"
+    train(TrainOptions(data=tiny_index, out=out, run_dir=run, arch="tiny_test", epochs=2, batch_size=8,
+                       workers=0, threads=1, warmup_steps=1, progress=False, val_subset=8,
+                       resume=run / "ckpt_last.pt"))
+    hist = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
+    assert [h["epoch"] for h in hist] == [1, 2]
+    assert load_weights(out)[0].cfg.arch == "tiny_test"
+
+
+def test_eval_cli_on_crop_index(tiny_weights, tiny_index, tmp_path, capsys):
+    from deepsentry.cli import main
+
+    png = tmp_path / "roc.png"
+    rc = main(["eval", str(tiny_index / "index.csv"), "--weights", str(tiny_weights), "--json",
+               "--roc-png", str(png)])
+    assert rc == 0
+    res = json.loads(capsys.readouterr().out)
+    for k in ("n", "auc", "accuracy", "precision", "recall", "f1", "eer", "items", "per_source"):
+        assert k in res
+    assert res["n"] == 8 and len(res["items"]) == 8
+    assert {it["label"] for it in res["items"]} == {"real", "fake"}
+    assert all(0.0 <= it["score"] <= 1.0 for it in res["items"])
+    assert set(res["per_source"]) == {"astro", "other"}
+    assert cv2.imread(str(png)) is not None
+    # text mode prints the metrics
+    assert main(["eval", str(tiny_index / "index.csv"), "--weights", str(tiny_weights)]) == 0
+    assert "AUC" in capsys.readouterr().out
+
+
+def test_eval_cli_on_media_folder(tiny_weights, face_crop_160, tmp_path, capsys):
+    """real/ and fake/ images and a video, through the daemon's pipeline; a face-free image is listed."""
+    from deepsentry.cli import main
+    from tests.mediautil import astronaut, face_clip, scene
+
+    root = tmp_path / "media"
+    (root / "real").mkdir(parents=True)
+    (root / "fake").mkdir()
+    img = astronaut()
+    cv2.imwrite(str(root / "real" / "astronaut.jpg"), img[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 90])
+    cv2.imwrite(str(root / "real" / "empty.png"), scene(320, 240, seed=2)[:, :, ::-1])
+    face_clip(root / "real" / "clip.mp4", seconds=1.0, fps=8, size=(320, 240))
+    # a fake: the astronaut with a self-blended face pasted back in place
+    lm = face_landmarks(img)
+    fake = self_blend(img, lm, np.random.default_rng(1))[0]
+    cv2.imwrite(str(root / "fake" / "astronaut_sbi.jpg"), fake[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 90])
+    rc = main(["eval", str(root), "--weights", str(tiny_weights), "--json"])
+    assert rc == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["level"] == "media"
+    assert res["no_face"]["count"] == 1 and res["no_face"]["items"][0]["path"].endswith("empty.png")
+    assert res["n"] == 3
+    kinds = {it["path"]: it["kind"] for it in res["items"]}
+    assert kinds["real/clip.mp4"] == "video" and kinds["fake/astronaut_sbi.jpg"] == "image"
+    assert res["frame_level"]["n"] >= 3
+    for k in ("auc", "accuracy", "precision", "recall", "f1"):
+        assert k in res

@@ -1,0 +1,205 @@
+"""Watermark round trips on real photos and real H.264 clips, unmarked media, corrupt input, CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from deepsentry.errors import BadRequest, MediaDecodeError, NotFound, UnsupportedMedia, WatermarkError
+from deepsentry.watermark import (WATERMARK_BITS, FrameMarker, WatermarkResult, detect, detect_frames, embed_image,
+                                  embed_image_file, embed_video, new_watermark_id, psnr)
+from deepsentry.watermark import _payload
+from tests.mediautil import astronaut
+from tests.watermark.conftest import talking_head_frames, write_clip
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _jpeg(img: np.ndarray, q: int) -> np.ndarray:
+    ok, buf = cv2.imencode(".jpg", img[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, q])
+    return cv2.imdecode(buf, cv2.IMREAD_COLOR)[:, :, ::-1]
+
+
+# ------------------------------------------------------------------------------------------ payload
+def test_payload_words_are_a_checked_pair():
+    for wm_id in (0, 1, 0xFFFFFFFF, 123456789):
+        assert _payload.unpermute(_payload.permute(wm_id)) == wm_id
+        a, b = _payload.words_for(wm_id)
+        m = _payload.match(a * 2 - 1, b * 2 - 1)
+        assert m is not None and m.wm_id == wm_id and m.distance == 0
+    ids = {new_watermark_id() for _ in range(200)}
+    assert len(ids) > 190 and all(0 <= i < 2 ** WATERMARK_BITS for i in ids)
+
+
+def test_list_decoder_repairs_weak_bits_but_rejects_random_words():
+    rng = np.random.default_rng(5)
+    wm_id = 0xDEADBEEF
+    a, b = _payload.words_for(wm_id)
+    soft_a, soft_b = (a * 2 - 1) * 5.0, (b * 2 - 1) * 5.0
+    soft_a[[3, 17, 29]] *= -0.1          # three weak, wrong bits in A
+    soft_b[[0, 8, 30]] *= -1.0           # three confident wrong bits in B
+    m = _payload.match(soft_a, soft_b)
+    assert m is not None and m.wm_id == wm_id
+    # random soft words: the bound is 4.1e-5 per test, so 0.12 false matches are expected in 3000;
+    # 3 or more would happen with probability 3e-4 if the bound holds
+    false = sum(_payload.match(rng.normal(size=32), rng.normal(size=32)) is not None for _ in range(3000))
+    assert false <= 2
+    assert _payload.false_match_probability(3) == pytest.approx(32 * 5489 / 2 ** 32)
+
+
+# ------------------------------------------------------------------------------------------- images
+def test_image_round_trip_is_invisible_and_reads_back(marked_astronaut):
+    marked, wm_id = marked_astronaut
+    assert marked.shape == astronaut().shape and marked.dtype == np.uint8
+    assert psnr(marked, astronaut()) >= 38.0
+    r = detect_frames([marked])
+    assert isinstance(r, WatermarkResult)
+    assert r.id == wm_id and r.frames_decoded == 1 and r.frames_agreeing == 1
+    assert r.confidence > 0.999
+    assert r.to_json() == {"id": wm_id, "confidence": r.confidence, "frames_agreeing": 1, "frames_decoded": 1}
+
+
+def test_image_survives_jpeg_resize_crop_and_flip(marked_astronaut):
+    marked, wm_id = marked_astronaut
+    h, w = marked.shape[:2]
+    attacked = {
+        "jpeg50": _jpeg(marked, 50),
+        "half": cv2.resize(marked, (w // 2, h // 2), interpolation=cv2.INTER_AREA),
+        "crop80": marked[h // 10: h - h // 10, w // 10: w - w // 10],
+        "flip": np.ascontiguousarray(marked[:, ::-1]),
+    }
+    found = {k: detect_frames([v]) for k, v in attacked.items()}
+    assert {k: (r.id if r else None) for k, r in found.items()} == {k: wm_id for k in attacked}
+    assert found["flip"].flipped and found["crop80"].crop_factor == 0.8
+
+
+def test_unmarked_images_yield_none():
+    from skimage import data
+
+    for img in (astronaut(), data.coffee(), _jpeg(data.chelsea(), 70)):
+        assert detect_frames([img]) is None
+
+
+def test_image_file_round_trip(tmp_path):
+    from PIL import Image
+
+    src = tmp_path / "in.png"
+    Image.fromarray(astronaut()).save(src)
+    dst = tmp_path / "out.jpg"
+    embed_image_file(src, dst, 77)
+    assert detect(dst).id == 77
+    assert detect(src) is None
+
+
+# -------------------------------------------------------------------------------------------- video
+def test_video_round_trip_keeps_frames_size_and_audio(marked_clip, source_clip):
+    path, wm_id, stats = marked_clip
+    assert stats["frames"] == 30 and stats["encoded"] + stats["reused"] == 30
+    with av.open(str(path)) as c:
+        v = c.streams.video[0]
+        assert v.codec_context.name == "h264" and v.codec_context.pix_fmt == "yuv420p"
+        assert (v.codec_context.width, v.codec_context.height) == (640, 360)
+        assert len(c.streams.audio) == 1 and c.streams.audio[0].codec_context.name == "aac"
+        assert sum(1 for _ in c.decode(v)) == 30
+    r = detect(path)
+    assert r is not None and r.id == wm_id
+    assert r.frames_decoded == 5 and r.frames_agreeing >= 2
+    assert detect(source_clip) is None
+
+
+def test_reencoded_clip_still_yields_its_id(marked_clip, wm_dir):
+    path, wm_id, _ = marked_clip
+    with av.open(str(path)) as c:
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    crf28 = write_clip(wm_dir / "crf28.mp4", frames, crf=28)
+    r = detect(crf28)
+    assert r is not None and r.id == wm_id and r.frames_decoded == 5
+
+
+def test_unmarked_video_yields_none(wm_dir):
+    path = write_clip(wm_dir / "other.mp4", talking_head_frames(12, seed=1), crf=23)
+    assert detect(path) is None
+
+
+def test_frame_marker_reuses_residual_on_static_frames():
+    frame = next(talking_head_frames(1))
+    m = FrameMarker(5, frame.shape[1], frame.shape[0], reuse=True)
+    out = [m.mark(frame) for _ in range(4)]
+    assert m.stats == {"encoded": 1, "reused": 3}
+    assert all(np.abs(out[0].astype(int) - o).max() <= 1 for o in out[1:])
+    assert detect_frames(out[-1:]).id == 5
+
+
+# --------------------------------------------------------------------------------------- bad input
+def test_corrupt_and_unsupported_input_give_clear_errors(tmp_path, marked_clip):
+    missing = tmp_path / "missing.png"
+    with pytest.raises(NotFound):
+        detect(missing)
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    with pytest.raises(UnsupportedMedia, match="empty"):
+        detect(empty)
+    junk = tmp_path / "junk.bin"
+    junk.write_bytes(os.urandom(4096))
+    with pytest.raises(UnsupportedMedia, match="not an image or video"):
+        detect(junk)
+    png = tmp_path / "cut.png"
+    ok, buf = cv2.imencode(".png", astronaut())
+    png.write_bytes(buf.tobytes()[: len(buf) // 2])
+    with pytest.raises(MediaDecodeError, match="cut.png"):
+        detect(png)
+    data = marked_clip[0].read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 3])          # moov atom (at the end) is gone
+    with pytest.raises((MediaDecodeError, UnsupportedMedia)):
+        detect(cut)
+    with pytest.raises(WatermarkError, match="RGB uint8"):
+        embed_image(astronaut().astype(np.float32), 1)
+    with pytest.raises(BadRequest):
+        embed_image(astronaut(), 2 ** 32)
+    out = tmp_path / "never.mp4"
+    with pytest.raises((UnsupportedMedia, MediaDecodeError)):
+        embed_video(junk, out, 1)
+    assert not out.exists()
+
+
+# ---------------------------------------------------------------------------------------------- CLI
+def test_cli_embed_prints_id_and_detect_json_has_documented_shape(tmp_path, capsys):
+    from PIL import Image
+
+    from deepsentry.cli import main
+
+    src, dst = tmp_path / "in.png", tmp_path / "out.png"
+    Image.fromarray(astronaut()).save(src)
+    proc = subprocess.run([sys.executable, "-m", "deepsentry", "watermark", "embed", str(src), str(dst), "--id", "4096"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "4096"
+
+    assert main(["watermark", "detect", str(dst), "--json"]) == 0
+    body = json.loads(capsys.readouterr().out)
+    assert set(body) == {"id", "confidence", "frames_agreeing", "frames_decoded"}
+    assert body["id"] == 4096 and body["frames_decoded"] == 1 and body["frames_agreeing"] == 1
+    assert 0.999 < body["confidence"] <= 1.0
+
+    assert main(["watermark", "detect", str(src), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"id": None, "confidence": 0.0, "frames_agreeing": 0,
+                                                   "frames_decoded": 1}
+
+    assert main(["watermark", "embed", str(src), str(tmp_path / "r.png")]) == 0
+    printed = int(capsys.readouterr().out.strip())
+    assert detect(tmp_path / "r.png").id == printed
+
+    junk = tmp_path / "junk.png"
+    junk.write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(200))
+    assert main(["watermark", "detect", str(junk), "--json"]) == 1
+    err = json.loads(capsys.readouterr().out)["error"]
+    assert err["code"] in ("corrupt_media", "unsupported_media") and "junk.png" in err["message"]
