@@ -330,9 +330,9 @@ def bench_images(n: int, fp_frames: list, quality: list, timings: dict, baseline
     return tally
 
 
-def bench_clips(n: int, tmp: Path, quality: list, timings: dict) -> Tally:
+def bench_clips(n: int, tmp: Path, quality: list, timings: dict, start: int = 0) -> Tally:
     tally = Tally()
-    for i in range(n):
+    for i in range(start, start + n):
         src, dst = tmp / f"clip{i}.mp4", tmp / f"clip{i}_m.mp4"
         kind = make_clip(src, i)
         wm_id = new_watermark_id()
@@ -361,7 +361,7 @@ def bench_clips(n: int, tmp: Path, quality: list, timings: dict) -> Tally:
             ok = r is not None and r.id == wm_id
             tally.add(f"riva160+check/{'scene' if kind == 'scene' else 'photo'}", attack, ok, r is not None and not ok, acc, acc1)
             row.append("." if ok else ("W" if r is not None else "x"))
-        log(f"clip {i + 1}/{n} ({kind}) embed {timings['embed_video_ms_per_frame'][-1]:.0f} ms/frame "
+        log(f"clip {i + 1}/{start + n} ({kind}) embed {timings['embed_video_ms_per_frame'][-1]:.0f} ms/frame "
             f"(encoder on {stats['encoded']}/{stats['frames']} frames) psnr {quality[-1][2]:.1f}  {''.join(row)}")
     return tally
 
@@ -466,6 +466,7 @@ def main(argv=None) -> int:
     ap.add_argument("--unmarked-clips", type=int, default=None)
     ap.add_argument("--long-seconds", type=float, default=None, help="length of the 720p speed clip (10 s)")
     ap.add_argument("--no-baselines", action="store_true")
+    ap.add_argument("--clip-start", type=int, default=0, help="index of the first clip (to split a run)")
     ap.add_argument("--skip", default="", help="comma list of parts to skip: speed,images,clips,false")
     args = ap.parse_args(argv)
     q = args.quick
@@ -492,7 +493,7 @@ def main(argv=None) -> int:
             out.append(t.table("== stills (exact-id recovery per image) =="))
             log(out[-1])
         if "clips" not in skip:
-            t = bench_clips(n_clips, tmp, quality, timings)
+            t = bench_clips(n_clips, tmp, quality, timings, args.clip_start)
             out.append(t.table("== video (exact-id recovery per clip; every attack ends in an H.264 re-encode) =="))
             log(out[-1])
         if "false" not in skip:

@@ -252,7 +252,7 @@ def _provenance_of(app: web.Application, path: Path) -> dict | None:
     except ModuleNotFoundError:
         return None
     settings = app[keys.SETTINGS]
-    client = app.get(keys.LEDGER)
+    client = _ledger_client(app)
     if client is None:
         # the embedded node is still starting (or disabled): check C2PA and watermark only
         settings = settings.replace(ledger_enabled=False)
@@ -263,6 +263,11 @@ def _provenance_of(app: web.Application, path: Path) -> dict | None:
     except Exception as exc:  # noqa: BLE001
         log.exception("provenance check failed")
         return {"verdict": "unknown", "error": {"code": "provenance_error", "message": f"{type(exc).__name__}: {exc}"}}
+
+
+def _ledger_client(app: web.Application):
+    """The daemon's registry client once the ledger is ready, else None."""
+    return app[keys.LEDGER_STATE].get("client")
 
 
 def _fetch(settings: Settings, url: str, workdir: Path):
@@ -301,7 +306,7 @@ async def info(request: web.Request) -> web.Response:
         "limits": {k: v for k, v in vars(settings.limits).items()},
         "queue": {"workers": jobs.workers, "size": jobs.queue.maxsize, "waiting": jobs.queue.qsize(),
                   "running": jobs.running},
-        "ledger": dict(app[keys.LEDGER_STATE]),
+        "ledger": {k: v for k, v in app[keys.LEDGER_STATE].items() if k != "client"},
     })
 
 
@@ -444,7 +449,7 @@ async def verify_route(request: web.Request) -> web.Response:
 
         def run_file(progress):
             progress(0.1, "verifying")
-            return verify(upload.path, settings, client=app.get(keys.LEDGER)).to_json()
+            return verify(upload.path, settings, client=_ledger_client(app)).to_json()
 
         return await _respond(request, _submit(request, "verify", run_file, [], cleanup=upload.remove))
     if "url" in body:
@@ -455,7 +460,7 @@ async def verify_route(request: web.Request) -> web.Response:
             progress(0.05, "fetching")
             fetched = _fetch(settings, url, workdir)
             progress(0.5, "verifying")
-            report = verify(fetched.path, settings, client=app.get(keys.LEDGER)).to_json()
+            report = verify(fetched.path, settings, client=_ledger_client(app)).to_json()
             report["source_url"] = url
             return report
 
@@ -498,7 +503,8 @@ async def generate_route(request: web.Request) -> web.Response:
         job = holder["job"]
         out = out_dir / f"{job.job_id}.mp4"
         receipt = generate(mode, consent=files["consent"].path, source=files["source"].path,
-                           target=files["target"].path, out=out, settings=settings, track=track, progress=progress)
+                           target=files["target"].path, out=out, settings=settings, track=track, progress=progress,
+                           client=_ledger_client(app))
         result = receipt.to_json() if hasattr(receipt, "to_json") else dict(receipt)
         result["download_url"] = f"/v1/jobs/{job.job_id}/file"
         return result
@@ -614,7 +620,7 @@ async def _ledger_ctx(app: web.Application):
     if task:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-    client = app.get(keys.LEDGER)
+    client = state.pop("client", None)
     if client is not None and hasattr(client, "close"):
         await asyncio.get_running_loop().run_in_executor(None, client.close)
 
@@ -626,10 +632,10 @@ async def _ledger_loop(app: web.Application, open_registry) -> None:
     delay = 2.0
     while True:
         try:
-            if app.get(keys.LEDGER) is None:
-                app[keys.LEDGER] = await loop.run_in_executor(None, open_registry, app[keys.SETTINGS])
+            if state.get("client") is None:
+                state["client"] = await loop.run_in_executor(None, open_registry, app[keys.SETTINGS])
                 state.update(status="ready", error=None)
-            client = app[keys.LEDGER]
+            client = state["client"]
             if hasattr(client, "flush_outbox"):
                 await loop.run_in_executor(None, client.flush_outbox)
             delay = 10.0
@@ -651,7 +657,6 @@ def create_app(settings: Settings, *, analyzer: Any = None) -> web.Application:
     app[keys.JOBS] = JobManager(workers=settings.workers, queue_size=settings.queue_size)
     app[keys.PAIRING] = PairingLimiter()
     app[keys.LEDGER_STATE] = {"status": "disabled"}
-    app[keys.LEDGER] = None
     app[keys.ANALYZER] = analyzer
     app.cleanup_ctx.append(_analyzer_ctx)
     app.cleanup_ctx.append(_jobs_ctx)

@@ -14,6 +14,6 @@ SETTINGS = web.AppKey("settings", Settings)
 TOKEN = web.AppKey("token", str)
 JOBS = web.AppKey("jobs", JobManager)
 ANALYZER = web.AppKey("analyzer", Any)          # deepsentry.detector.pipeline.Analyzer, loaded at start
-LEDGER = web.AppKey("ledger", Any)              # deepsentry.ledger.RegistryClient | None
-LEDGER_STATE = web.AppKey("ledger_state", dict)  # {"status": "starting"|"ready"|"disabled"|"error", "error": str}
+# {"status": "starting"|"ready"|"disabled"|"unavailable"|"error", "error": str, "client": RegistryClient}
+LEDGER_STATE = web.AppKey("ledger_state", dict)
 PAIRING = web.AppKey("pairing", PairingLimiter)

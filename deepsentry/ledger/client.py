@@ -216,8 +216,10 @@ class RegistryClient:
         def send():
             with self._lock:
                 self._fund(acct.address)
-                if self._nonce is None:
-                    self._nonce = self.w3.eth.get_transaction_count(acct.address, "pending")
+                # Re-read the nonce every time: another process (a CLI command beside the daemon) may send
+                # from the same account; keep our own count too, for transactions still in flight.
+                chain_nonce = self.w3.eth.get_transaction_count(acct.address, "pending")
+                self._nonce = max(chain_nonce, self._nonce or 0)
                 gas = fn.estimate_gas({"from": acct.address})
                 tx = fn.build_transaction({"from": acct.address, "chainId": self.chain_id, "nonce": self._nonce,
                                            "gas": gas + gas // 5 + 10_000, **self._fees()})

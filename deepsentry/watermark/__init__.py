@@ -38,7 +38,8 @@ frame shifted 4 px at 720p it still reads, at 20 px it does not); ``FrameMarker(
 motion-compensated, on near-static frames only.
 
 *Geometry.* The reader tries, in order: as is; centre crop to 80 % (read at 0.8x canonical scale);
-horizontal flip (flip back); crop to 60 %. Alternative hypotheses are first tried on 2 frames.
+horizontal flip (flip back); crop to 60 %. Each reads all sampled frames (5); with only 2 of them,
+crop 80 % + CRF 28 failed where 5 frames read it.
 Off-centre crops move the A/B split and are not handled.
 
 *Still images* are marked adaptively: after the first pass the mark is read back on the canonical copy

@@ -264,7 +264,7 @@ def _result(m: _payload.Match, scores: list[np.ndarray], tests: int, flip: bool,
                            details={"tests": tests, "flipped_bits": m.flipped})
 
 
-def decide(n_frames: int, score: Callable[[int, int], np.ndarray], *, subset: int = 2) -> WatermarkResult | None:
+def decide(n_frames: int, score: Callable[[int, int], np.ndarray], *, subset: int = 5) -> WatermarkResult | None:
     """The decision over ``n_frames`` frames; ``score(h, i)`` gives frame i's scores under HYPOTHESES[h].
 
     The plain hypothesis reads every frame; the others (crop 0.8, flip, crop 0.6) first read
@@ -288,7 +288,7 @@ def decide(n_frames: int, score: Callable[[int, int], np.ndarray], *, subset: in
     return None
 
 
-def detect_frames(frames: Iterable[np.ndarray], *, subset: int = 2) -> WatermarkResult | None:
+def detect_frames(frames: Iterable[np.ndarray], *, subset: int = 5) -> WatermarkResult | None:
     """Vote over the frames' per-bit scores; None when no id passes the check under any hypothesis."""
     frames = [_check_frame(f) for f in frames]
     if not frames:

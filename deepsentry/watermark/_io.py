@@ -13,6 +13,7 @@ from deepsentry.errors import MediaDecodeError, NotFound, TooLarge, UnsupportedM
 from deepsentry.watermark._core import FrameMarker, WatermarkResult, detect_frames, embed_image
 
 DETECT_FRAMES = 5            # frames sampled across a clip for detection
+SEEK_GAP_S = 2.0             # sampling seeks only to frames further ahead than this
 MAX_PIXELS = 40_000_000      # same cap as settings.Limits.max_pixels
 _VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".ts", ".flv", ".mpg", ".mpeg", ".3gp", ".gif"}
 
@@ -64,7 +65,7 @@ def _open_video(p: Path):
 
 
 def sample_video_frames(p: Path, count: int = DETECT_FRAMES) -> list[np.ndarray]:
-    """Up to ``count`` RGB frames spread evenly over the clip (seek per sample, bounded decoding)."""
+    """Up to ``count`` RGB frames spread evenly over the clip (decoding forward, seeking over gaps > 2 s)."""
     import av
 
     container = _open_video(p)
@@ -88,20 +89,25 @@ def sample_video_frames(p: Path, count: int = DETECT_FRAMES) -> list[np.ndarray]
                 idx = np.linspace(0, len(frames) - 1, count).round().astype(int)
                 frames = [frames[i] for i in idx]
         else:
+            # forward pass; seek only when the next sample is more than SEEK_GAP_S ahead (a seek may
+            # land on an earlier keyframe in long-GOP files: decoding then just goes forward again)
             start = float(stream.start_time * tb) if stream.start_time is not None else 0.0
-            seen: set[int] = set()
-            cap = int(rate * 2) + 2
+            frames_iter = None
+            pos = float("-inf")
             for k in range(count):
                 target = start + duration * (k + 0.5) / count
-                container.seek(int(target / tb), stream=stream, backward=True, any_frame=False)
+                if frames_iter is None or target - pos > SEEK_GAP_S:
+                    container.seek(int(target / tb), stream=stream, backward=True, any_frame=False)
+                    frames_iter = container.decode(stream)
                 got = None
-                for n, frame in enumerate(container.decode(stream)):
+                for frame in frames_iter:
                     got = frame
-                    if frame.pts is None or float(frame.pts * tb) >= target - 0.5 / rate or n >= cap:
+                    pos = float(frame.pts * tb) if frame.pts is not None else pos
+                    if frame.pts is None or pos >= target - 0.5 / rate:
                         break
-                if got is not None and got.pts not in seen:
-                    seen.add(got.pts)
-                    frames.append(got.to_ndarray(format="rgb24"))
+                if got is None:
+                    break
+                frames.append(got.to_ndarray(format="rgb24"))
         if not frames:
             raise MediaDecodeError(f"{p.name}: no decodable video frames")
         return frames

@@ -180,8 +180,7 @@ def test_revocation_needs_subject_key_or_ownership(gen_home, ledger, media, sett
     signed, key = create_consent(subject_name="Eileen Collins", photo=media["astronaut"], modes=["swap"],
                                  expires=__import__("datetime").date(2099, 1, 1), out=tmp_path / "c.json",
                                  settings=settings, passphrase=PASSPHRASE)
-    # A client of its own: the CLI subprocesses above sent transactions from the same creator account, and
-    # RegistryClient caches its nonce per instance (reported to the lead).
+    # A client of its own, beside the session's: both send from the same creator account.
     with open_registry(settings, passphrase=PASSPHRASE) as client:
         assert claim_on_ledger(signed, key, settings, client=client, passphrase=PASSPHRASE) == "claimed"
         info = client.consent_info(signed.consent_hash)
