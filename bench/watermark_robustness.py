@@ -467,6 +467,8 @@ def main(argv=None) -> int:
     ap.add_argument("--long-seconds", type=float, default=None, help="length of the 720p speed clip (10 s)")
     ap.add_argument("--no-baselines", action="store_true")
     ap.add_argument("--clip-start", type=int, default=0, help="index of the first clip (to split a run)")
+    ap.add_argument("--fp-stills", type=int, default=None,
+                    help="with --skip images: unmarked stills (photos x attacks) for the false-detection count")
     ap.add_argument("--skip", default="", help="comma list of parts to skip: speed,images,clips,false")
     args = ap.parse_args(argv)
     q = args.quick
@@ -497,6 +499,10 @@ def main(argv=None) -> int:
             out.append(t.table("== video (exact-id recovery per clip; every attack ends in an H.264 re-encode) =="))
             log(out[-1])
         if "false" not in skip:
+            if "images" in skip and args.fp_stills:
+                for _, _, img in make_images(n_images):
+                    fp_frames.extend(op(img) for op, _ in IMAGE_ATTACKS.values())
+                fp_frames = fp_frames[: args.fp_stills]
             out.append(bench_false(fp_frames, n_unmarked, tmp))
             log(out[-1])
     lines = ["== quality =="]

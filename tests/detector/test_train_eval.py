@@ -125,7 +125,7 @@ def test_eval_cli_on_media_folder(tiny_weights, face_crop_160, tmp_path, capsys)
     img = astronaut()
     cv2.imwrite(str(root / "real" / "astronaut.jpg"), img[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 90])
     cv2.imwrite(str(root / "real" / "empty.png"), scene(320, 240, seed=2)[:, :, ::-1])
-    face_clip(root / "real" / "clip.mp4", seconds=1.0, fps=8, size=(320, 240))
+    face_clip(root / "real" / "clip.mp4", seconds=2.0, fps=8, size=(640, 360))
     # a fake: the astronaut with a self-blended face pasted back in place
     lm = face_landmarks(img)
     fake = self_blend(img, lm, np.random.default_rng(1))[0]
