@@ -5,7 +5,10 @@ once (default 200; distinct small JPEG faces plus repeats that hit the cache), f
 completion, and prints requests/s, p50/p95 latency, status counts and the daemon's peak memory.
 Bounded in count and time; loopback only.
 
-    .venv/bin/python bench/daemon_load.py [--requests 200] [--distinct 40] [--timeout 600]
+    .venv/bin/python bench/daemon_load.py [--requests 200] [--distinct 40] [--timeout 600] [--retry]
+
+Without --retry each request is answered once (a result, or 429 when the queue is full); with --retry
+clients honour Retry-After until every request has its result.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ def small_images(n: int) -> list[bytes]:
     out = []
     for i in range(n):
         canvas = scene(320, 240, seed=i)
-        astronaut_face_on(canvas, 20 + (i * 7) % 120, 5, 0.4)
+        astronaut_face_on(canvas, 10 + (i * 7) % 100, 5, 0.4)
         ok, buf = cv2.imencode(".jpg", canvas[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 85])
         out.append(buf.tobytes())
     return out
@@ -56,14 +59,19 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-async def one(session, url, token, data, i, deadline):
+async def one(session, url, token, data, i, deadline, retry):
     headers = {"Authorization": f"Bearer {token}"}
     t0 = time.perf_counter()
-    form = aiohttp.FormData()
-    form.add_field("file", data, filename=f"img{i}.jpg", content_type="image/jpeg")
-    async with session.post(url + "/v1/analyze", data=form, headers=headers) as r:
-        status = r.status
-        body = await r.json()
+    while True:
+        form = aiohttp.FormData()
+        form.add_field("file", data, filename=f"img{i}.jpg", content_type="image/jpeg")
+        async with session.post(url + "/v1/analyze", data=form, headers=headers) as r:
+            status = r.status
+            body = await r.json()
+            wait = float(r.headers.get("Retry-After", "1"))
+        if status != 429 or not retry or time.perf_counter() + wait > deadline:
+            break
+        await asyncio.sleep(wait)
     if status == 202:
         job = body["job_id"]
         while time.perf_counter() < deadline:
@@ -97,7 +105,7 @@ async def main_async(args) -> None:
         conn = aiohttp.TCPConnector(limit=0)
         async with aiohttp.ClientSession(connector=conn, timeout=aiohttp.ClientTimeout(total=args.timeout)) as s:
             t0 = time.perf_counter()
-            results = await asyncio.gather(*(one(s, url, token, images[i % len(images)], i, deadline)
+            results = await asyncio.gather(*(one(s, url, token, images[i % len(images)], i, deadline, args.retry)
                                              for i in range(args.requests)), return_exceptions=True)
             wall = time.perf_counter() - t0
             async with s.get(url + "/v1/health") as r:
@@ -110,6 +118,7 @@ async def main_async(args) -> None:
             counts[st] = counts.get(st, 0) + 1
         report = {
             "requests": args.requests, "distinct_media": args.distinct, "queue_size": args.queue,
+            "clients_retry": args.retry,
             "wall_s": round(wall, 2), "requests_per_s": round(args.requests / wall, 2),
             "latency_p50_s": round(float(np.percentile(lat, 50)), 3),
             "latency_p95_s": round(float(np.percentile(lat, 95)), 3),
@@ -129,6 +138,7 @@ def main() -> None:
     ap.add_argument("--distinct", type=int, default=40)
     ap.add_argument("--queue", type=int, default=16)
     ap.add_argument("--timeout", type=float, default=600)
+    ap.add_argument("--retry", action="store_true", help="clients honour Retry-After and retry until answered")
     args = ap.parse_args()
     asyncio.run(main_async(args))
 

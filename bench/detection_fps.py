@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from deepsentry.detector.faces import FaceDetector, link_tracks  # noqa: E402
+from deepsentry.detector.pipeline import set_torch_threads  # noqa: E402
 from deepsentry.media import sample_frames  # noqa: E402
 from deepsentry.settings import Limits  # noqa: E402
 from tests.mediautil import face_clip  # noqa: E402
@@ -30,12 +31,16 @@ def main() -> None:
     ap.add_argument("--fps", type=float, default=Limits().sample_fps)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--dense", action="store_true", help="also time every frame (30 fps)")
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: the daemon's default)")
     args = ap.parse_args()
+    set_torch_threads(args.threads)
     tmp = Path(tempfile.mkdtemp())
     clip, _ = face_clip(tmp / "clip720.mp4", seconds=args.seconds, fps=30, size=(1280, 720), faces=2, drift=1)
     det = FaceDetector(device=args.device)
     det.detect([__import__("numpy").zeros((720, 1280, 3), "uint8")])   # warm-up
-    report = {"clip": "1280x720, 30 fps, %.0f s, 2 faces" % args.seconds}
+    import torch
+
+    report = {"clip": "1280x720, 30 fps, %.0f s, 2 faces" % args.seconds, "torch_threads": torch.get_num_threads()}
     modes = [("sampled", args.fps)] + ([("every_frame", 30.0)] if args.dense else [])
     for label, fps in modes:
         limits = Limits(sample_fps=fps, max_frames=10_000)

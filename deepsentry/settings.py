@@ -81,6 +81,7 @@ class Settings:
     data_dir: Path = field(default_factory=default_data_dir)
     device: str = "auto"                         # "auto", "cpu", "cuda", "cuda:1"
     workers: int = 1                             # analysis jobs run at once
+    torch_threads: int = 0                       # CPU threads for torch; 0: half the cores (at least 1)
     queue_size: int = 16                         # jobs waiting before 429
     allowed_origins: tuple[str, ...] = DEFAULT_EXTENSION_ORIGINS
     url_allowlist: tuple[str, ...] = ()          # "host" or "host:port" exempt from the private-address check
@@ -116,6 +117,7 @@ _ENV = {
     "port": ("DEEPSENTRY_PORT", int),
     "device": ("DEEPSENTRY_DEVICE", str),
     "workers": ("DEEPSENTRY_WORKERS", int),
+    "torch_threads": ("DEEPSENTRY_TORCH_THREADS", int),
     "queue_size": ("DEEPSENTRY_QUEUE_SIZE", int),
     "ledger_rpc_url": ("DEEPSENTRY_LEDGER_RPC", str),
     "ledger_chain_id": ("DEEPSENTRY_LEDGER_CHAIN_ID", int),

@@ -258,35 +258,56 @@ def find_video_dataset(root: Path) -> list[VideoItem]:
     return items
 
 
-def extract_video_tracks(items: list[VideoItem], cfg: DetectorCfg, out_dir: Path, frames_per_video: int = 16,
-                         progress: bool = True) -> Path:
-    """Face-track crops of each video, written once as a crop index (``out_dir/index.csv`` + JPEGs,
-    one row per frame with group = the video's group and a ``track`` column), using the daemon's own
-    face pipeline (``deepsentry.detector.faces``) so training crops match inference crops.
+def video_face_tracks(path: Path, detector, frames_per_video: int, fps: float, margin: float, size: int) -> list[np.ndarray]:
+    """Face tracks of one video as (T, size, size, 3) crop arrays, longest first, with the daemon's own
+    pieces: ``deepsentry.media.sample_frames``, ``faces.FaceDetector``, ``faces.link_tracks`` and
+    ``faces.crop_face`` (so training crops are made exactly like inference crops)."""
+    from deepsentry.detector.faces import crop_face, link_tracks
+    from deepsentry.media import sample_frames
 
-    Splits are assigned by group hash (``split_by_cluster``)."""
-    from deepsentry.detector import faces
-    if not hasattr(faces, "video_face_tracks"):
-        raise BadRequest("video datasets need deepsentry.detector.faces.video_face_tracks (the face "
-                         "pipeline), which this build does not have; use a crop index instead")
+    frames, times = [], []
+    for fr in sample_frames(path, fps=fps, max_frames=frames_per_video):
+        frames.append(fr.image)
+        times.append(float(fr.t))
+    if not frames:
+        return []
+    tracks = sorted(link_tracks(detector.detect(frames), times), key=len, reverse=True)
+    return [np.stack([crop_face(frames[fi], d.box, margin, size) for fi, d in zip(tr.frame_indices, tr.detections)])
+            for tr in tracks if len(tr) >= 2]
+
+
+def extract_video_tracks(items: list[VideoItem], cfg: DetectorCfg, out_dir: Path, frames_per_video: int = 16,
+                         fps: float = 4.0, progress: bool = True, device: str = "cpu") -> Path:
+    """Face-track crops of each video, written once as a crop index (``out_dir/index.csv`` + JPEGs,
+    one row per frame of the video's longest face track; group = the video's group, ``track`` column
+    = the track id). Splits are assigned by group hash (``split_by_cluster``). A video's label applies
+    to its main (longest) track only: a second person in a fake video may be untouched."""
     import cv2
 
+    from deepsentry.detector.faces import FaceDetector
+
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "crops").mkdir(parents=True, exist_ok=True)
+    detector = FaceDetector(device=device)
     rows = []
     it = items
     if progress:
         from tqdm import tqdm
-        it = tqdm(items, desc="extract faces", unit="video")
+        it = tqdm(items, desc="extract faces", unit="video", mininterval=10)
     for k, item in enumerate(it):
-        tracks = faces.video_face_tracks(item.path, max_frames=frames_per_video, margin=cfg.margin, size=CACHE_SIZE)
+        try:
+            tracks = video_face_tracks(item.path, detector, frames_per_video, fps, cfg.margin, CACHE_SIZE)
+        except Exception as exc:  # one unreadable video must not stop extraction
+            print(f"skipping {item.path}: {exc}", flush=True)
+            continue
         for ti, crops in enumerate(tracks[:1]):
             for fi, crop in enumerate(crops):
                 rel = f"crops/{k:06d}_{ti}_{fi:03d}.jpg"
-                (out_dir / "crops").mkdir(exist_ok=True)
                 cv2.imwrite(str(out_dir / rel), np.ascontiguousarray(crop[:, :, ::-1]), [cv2.IMWRITE_JPEG_QUALITY, 95])
                 rows.append({"path": rel, "label": "fake" if item.label else "real", "source": item.source,
                              "group": item.group, "cluster": item.group, "track": f"{k}_{ti}"})
+    if not rows:
+        raise BadRequest("no face tracks found in the video dataset")
     split = {r.cluster: r.split for r in split_by_cluster(
         [CropRow(r["path"], "", 0, r["source"], r["group"], r["cluster"]) for r in rows])}
     with open(out_dir / "index.csv", "w", newline="") as f:

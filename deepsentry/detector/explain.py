@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 
 
-def grad_cam(model, crop: np.ndarray, device: str = "cpu") -> np.ndarray:
+def grad_cam(model, crop: np.ndarray, device: str = "cpu", target: str = "predicted") -> np.ndarray:
     """Heatmap (S, S) float32 in [0, 1] for one RGB uint8 crop, S = the crop's own size.
 
     The map is the ReLU of the last conv stage's activations weighted by the spatially averaged
-    gradient of the per-frame fake logit, upsampled bilinearly and scaled to a maximum of 1 (all zeros
-    when nothing contributes)."""
+    gradient of the per-frame logit of the ``target`` class — "predicted" (the evidence for the model's
+    own decision on this crop, standard Grad-CAM), "fake" or "real" — upsampled bilinearly and scaled
+    to a maximum of 1 (all zeros when nothing contributes)."""
     import cv2
     import torch
 
@@ -23,8 +24,14 @@ def grad_cam(model, crop: np.ndarray, device: str = "cpu") -> np.ndarray:
         fmap = model.feature_map(x)
         fmap.retain_grad()
         logit = model.frame_logits(model.embed_map(fmap))[0]
+        if target == "predicted":
+            sign = 1.0 if float(logit.detach()) >= 0 else -1.0
+        elif target in ("fake", "real"):
+            sign = 1.0 if target == "fake" else -1.0
+        else:
+            raise ValueError(f"target must be predicted, fake or real, not {target!r}")
         model.zero_grad(set_to_none=True)
-        logit.backward()
+        (sign * logit).backward()
     grads = fmap.grad[0]                               # (C, h, w)
     weights = grads.mean(dim=(1, 2), keepdim=True)
     cam = torch.relu((weights * fmap[0]).sum(0)).detach().float().cpu().numpy()

@@ -125,12 +125,13 @@ class Scorer:
         """Still image: the per-frame head's calibrated fake probability of one crop."""
         return self.score_crops([np.asarray(crop)])[0]
 
-    def explain(self, crop: np.ndarray) -> np.ndarray:
-        """Grad-CAM heatmap (S, S) float32 in [0, 1] of the per-frame fake logit for one crop."""
+    def explain(self, crop: np.ndarray, target: str = "predicted") -> np.ndarray:
+        """Grad-CAM heatmap (S, S) float32 in [0, 1] on the last conv stage for one crop: where the
+        evidence for the model's decision (``target="predicted"``; or "fake"/"real") lies."""
         from deepsentry.detector.explain import grad_cam
 
         with self._lock:
-            return grad_cam(self.model, np.asarray(crop), device=self.device)
+            return grad_cam(self.model, np.asarray(crop), device=self.device, target=target)
 
 
 def load_scorer(weights: Path | None = None, device: str = "cpu") -> Scorer | None:

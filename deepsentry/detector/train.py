@@ -221,6 +221,7 @@ def _train(opts: TrainOptions) -> dict:
     hist_file = run_dir / "history.jsonl"
     clock["since"] = time.time()
     out_of_time = False
+    epochs_done = float(start_epoch)
     for epoch in range(start_epoch, opts.epochs):
         if out_of_time:
             break
@@ -259,6 +260,7 @@ def _train(opts: TrainOptions) -> dict:
                 out_of_time = True
                 _log(f"time budget of {opts.time_budget_min} min reached in epoch {epoch + 1}")
                 break
+        epochs_done = epoch + (min(1.0, n_seen / max(1, len(sampler))) if out_of_time else 1.0)
         vl, vy = predict_frames(model, val_sub_loader, device)
         vm = val_metrics(vl, vy, val_sub_sources)
         rec = {"epoch": epoch + 1, "train_loss": run_loss / max(1, n_seen), "frames": n_frames,
@@ -284,7 +286,7 @@ def _train(opts: TrainOptions) -> dict:
     p_val = sigmoid(vl / t_frame)
     thr = choose_threshold(p_val, vy)
     band = choose_uncertain_band(p_val, vy, thr)
-    n_ep = epoch + 1 if opts.epochs > start_epoch else opts.epochs
+    n_ep = round(epochs_done, 2)
     trained_on = (f"{index.parent.name}/{index.name}: {len(train_rows)} train crops"
                   + (f" (excluding source {','.join(opts.exclude_source)})" if opts.exclude_source else "")
                   + f", {n_ep} epochs, SBI p={p_sbi}")

@@ -40,6 +40,7 @@ def test_shipped_model_orders_real_below_sbi_fake(shipped_scorer, mtcnn_box):
 
 
 def test_gradcam_shape_range_and_focus(shipped_scorer, mtcnn_box):
+    """Grad-CAM of the model's decision on the real face crop: the evidence lies on the face."""
     cfg = shipped_scorer.cfg
     crop = crop_face(astronaut(), mtcnn_box, cfg.margin, cfg.input_size)
     heat = shipped_scorer.explain(crop)

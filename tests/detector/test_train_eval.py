@@ -54,7 +54,7 @@ def test_training_steps_reduce_loss(tiny_index):
         o = model(x, lengths)
         return bce(o.frame_logits, fy) + 0.5 * bce(o.track_logits, y)
 
-    first = float(loss_now())
+    first = float(loss_now().detach())
     for _ in range(25):
         loss = loss_now()
         opt.zero_grad()
@@ -141,3 +141,44 @@ def test_eval_cli_on_media_folder(tiny_weights, face_crop_160, tmp_path, capsys)
     assert res["frame_level"]["n"] >= 3
     for k in ("auc", "accuracy", "precision", "recall", "f1"):
         assert k in res
+
+
+def test_video_dataset_layouts_and_track_extraction(tmp_path):
+    """FaceForensics++/Celeb-DF layouts are recognised by folder names; a DFDC-style folder of real
+    H.264 clips becomes a crop index through the daemon's face pipeline."""
+    from deepsentry.detector.data import extract_video_tracks, find_video_dataset
+    from deepsentry.detector.model import DetectorCfg
+    from tests.mediautil import face_clip
+
+    ff = tmp_path / "ffpp"
+    for rel in ("original_sequences/youtube/c23/videos/033.mp4",
+                "manipulated_sequences/Deepfakes/c23/videos/033_097.mp4",
+                "manipulated_sequences/FaceSwap/c23/videos/033_097.mp4"):
+        (ff / rel).parent.mkdir(parents=True, exist_ok=True)
+        (ff / rel).write_bytes(b"")
+    items = find_video_dataset(ff)
+    assert [(i.label, i.group) for i in items] == [(0, "ffpp:033"), (1, "ffpp:033"), (1, "ffpp:033")]
+    cd = tmp_path / "celebdf"
+    for rel in ("Celeb-real/id0_0001.mp4", "Celeb-synthesis/id1_id0_0001.mp4", "YouTube-real/00001.mp4"):
+        (cd / rel).parent.mkdir(parents=True, exist_ok=True)
+        (cd / rel).write_bytes(b"")
+    labels = {i.path.name: (i.label, i.group) for i in find_video_dataset(cd)}
+    assert labels["id0_0001.mp4"] == (0, "celebdf:id0_0001")
+    assert labels["id1_id0_0001.mp4"] == (1, "celebdf:id0_0001")     # same target identity and clip
+    assert labels["00001.mp4"][0] == 0
+
+    dfdc = tmp_path / "dfdc"
+    dfdc.mkdir()
+    face_clip(dfdc / "aaa.mp4", seconds=1.0, fps=6, size=(640, 360))
+    face_clip(dfdc / "bbb.mp4", seconds=1.0, fps=6, size=(640, 360), drift=4)
+    (dfdc / "metadata.json").write_text(json.dumps({
+        "aaa.mp4": {"label": "REAL"}, "bbb.mp4": {"label": "FAKE", "original": "aaa.mp4"}}))
+    items = find_video_dataset(dfdc)
+    assert [(i.label, i.group) for i in items] == [(0, "dfdc:aaa"), (1, "dfdc:aaa")]
+    index = extract_video_tracks(items, DetectorCfg(), tmp_path / "crops", frames_per_video=4, fps=4.0,
+                                 progress=False)
+    rows = read_index(index)
+    assert len(rows) >= 4 and {r.label for r in rows} == {0, 1}
+    assert len({r.split for r in rows}) == 1                 # one group -> one split
+    img = cv2.imread(str(index.parent / rows[0].path))
+    assert img.shape == (160, 160, 3)

@@ -13,7 +13,7 @@ import pytest
 from tests.mediautil import astronaut
 
 
-def talking_head_frames(n: int, size=(640, 360), seed: int = 0):
+def talking_head_frames(n: int, size=(960, 540), seed: int = 0):
     """A face moving slowly over a still photo (the shape of what the generator produces)."""
     from skimage import data
 
@@ -61,7 +61,7 @@ def wm_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def source_clip(wm_dir) -> Path:
-    """1.2 s, 25 fps, 640x360 talking head with an audio track."""
+    """1.2 s, 25 fps, 960x540 talking head with an audio track."""
     return write_clip(wm_dir / "source.mp4", talking_head_frames(30), fps=25, audio=True)
 
 

@@ -106,7 +106,7 @@ def test_video_round_trip_keeps_frames_size_and_audio(marked_clip, source_clip):
     with av.open(str(path)) as c:
         v = c.streams.video[0]
         assert v.codec_context.name == "h264" and v.codec_context.pix_fmt == "yuv420p"
-        assert (v.codec_context.width, v.codec_context.height) == (640, 360)
+        assert (v.codec_context.width, v.codec_context.height) == (960, 540)
         assert len(c.streams.audio) == 1 and c.streams.audio[0].codec_context.name == "aac"
         assert sum(1 for _ in c.decode(v)) == 30
     r = detect(path)
