@@ -45,9 +45,11 @@ fi
 
 # 3. node tools
 if command -v npm >/dev/null; then
-  if [[ ! -d node_modules || package-lock.json -nt node_modules ]]; then
+  if [[ ! -x node_modules/.bin/anvil || package-lock.json -nt node_modules ]]; then
     log "installing node tools"
-    npm ci --no-audit --no-fund --loglevel=error >/dev/null
+    # `npm install` rather than `npm ci`: npm leaves anvil's other-platform optional packages out of the
+    # lock file, which `npm ci` then refuses. Versions are pinned exactly in package.json and the lock.
+    npm install --no-audit --no-fund --loglevel=error >/dev/null
     touch node_modules
   fi
 else

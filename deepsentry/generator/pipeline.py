@@ -118,7 +118,7 @@ def generate(mode: str, *, consent: Path | str | None, source: Path | str, targe
             for f in frames:
                 if marker is None:
                     h, w = f.shape[:2]
-                    marker = watermark.FrameMarker(wm_id, w - w % 2, h - h % 2)
+                    marker = watermark.FrameMarker(wm_id, w - w % 2, h - h % 2, reuse=True, polarity=True)
                 yield marker.mark(np.ascontiguousarray(f[: f.shape[0] - f.shape[0] % 2, : f.shape[1] - f.shape[1] % 2]))
 
         out.parent.mkdir(parents=True, exist_ok=True)
