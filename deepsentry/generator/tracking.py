@@ -9,19 +9,12 @@ from typing import Callable, Iterable
 
 import numpy as np
 
+from deepsentry.detector.faces import box_iou as _iou
 from deepsentry.errors import BadRequest, NoFaceFound
 from deepsentry.generator import landmarks as lm
 from deepsentry.generator.warp import smooth_track
 
 DETECT_EVERY = 5
-
-
-def _iou(a, b) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 @dataclass
