@@ -79,10 +79,28 @@ class LRU(OrderedDict):
         while len(self) > self.maxsize:
             self.popitem(last=False)
 
-    def get_fresh(self, key):
-        value = self.get(key)
-        if value is not None:
-            self.move_to_end(key)
+
+
+class ResultCache:
+    """Finished results by key (content hash or URL), at most ``maxsize``, each for ``ttl`` seconds (the
+    provenance part of a result can change: a file registered or revoked later)."""
+
+    def __init__(self, maxsize: int = 512, ttl: float = 1800.0) -> None:
+        self._items: LRU = LRU(maxsize)
+        self.ttl = ttl
+
+    def put(self, key: str, value: dict) -> None:
+        self._items.put(key, (time.monotonic(), value))
+
+    def get_fresh(self, key: str) -> dict | None:
+        item = self._items.get(key)
+        if item is None:
+            return None
+        stamp, value = item
+        if time.monotonic() - stamp > self.ttl:
+            self._items.pop(key, None)
+            return None
+        self._items.move_to_end(key)
         return value
 
 
@@ -91,7 +109,7 @@ class JobManager:
         self.workers = max(1, workers)
         self.queue: asyncio.Queue[Job] = asyncio.Queue(maxsize=max(1, queue_size))
         self.jobs: LRU = LRU(keep_jobs)
-        self.results: LRU = LRU(512)        # cache key -> result
+        self.results = ResultCache()        # cache key -> result
         self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="deepsentry-job")
         self._tasks: list[asyncio.Task] = []
         self.running = 0
