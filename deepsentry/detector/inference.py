@@ -54,7 +54,7 @@ class Scorer:
     @property
     def weights_sha256(self) -> str:
         if self._sha is None:
-            from deepsentry.detector.model import sha256_file
+            from deepsentry.media import sha256_file
             self._sha = sha256_file(self.weights_path) if self.weights_path and self.weights_path.is_file() else ""
         return self._sha
 

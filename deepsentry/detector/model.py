@@ -15,7 +15,6 @@ alignment — lives in ``DetectorCfg`` and is saved inside the weights file, wit
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -28,6 +27,7 @@ import torch.nn.functional as F
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from deepsentry.errors import BadRequest, ModelUnavailable
+from deepsentry.media import sha256_file
 
 FORMAT_VERSION = 1
 
@@ -292,9 +292,3 @@ def load_weights(path: Path, device: str = "cpu") -> tuple[DeepfakeDetector, dic
     return model, blob
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()

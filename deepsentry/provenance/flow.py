@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from deepsentry.errors import DeepsentryError, LedgerError, ProvenanceError, WatermarkError
+from deepsentry.media import sha256_file
 from deepsentry.provenance.c2pa import (DIGITAL_CAPTURE, TRAINED_ALGORITHMIC, build_manifest, mime_for,
                                         sign_c2pa)
 from deepsentry.provenance.fingerprint import fingerprint, is_video
@@ -26,14 +27,6 @@ SOURCE_TYPES = {
     "composite": "http://cv.iptc.org/newscodes/digitalsourcetype/compositeWithTrainedAlgorithmicMedia",
     "capture": DIGITAL_CAPTURE,
 }
-
-
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from typing import Any
 from deepsentry.errors import DeepsentryError, LedgerError
 from deepsentry.provenance.c2pa import C2paReport, read_c2pa
 from deepsentry.provenance.fingerprint import MATCH_THRESHOLD, fingerprint, similarity
-from deepsentry.provenance.flow import sha256_file
+from deepsentry.media import sha256_file
 
 VERDICTS = ("registered", "registered_copy", "c2pa_valid", "c2pa_invalid", "revoked", "unknown")
 
