@@ -29,6 +29,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="stop after MIN minutes of training (the LR schedule follows the clock)")
     p.add_argument("--input-size", type=int, default=None, help="override the arch's input size (px)")
     p.add_argument("--resume", type=Path, default=None, help="checkpoint (ckpt_last.pt) to continue from")
+    p.add_argument("--init", type=Path, default=None, help="weights file to start from (fresh optimiser and schedule)")
+    p.add_argument("--unpaired", action="store_true",
+                   help="do not keep a fake and its original video's crop in one batch with shared augmentation")
+    p.add_argument("--degrade-strength", type=float, default=1.0, help="scale of the quality degradations")
+    p.add_argument("--p-clean", type=float, default=0.0, help="share of tracks trained without degradation")
+    p.add_argument("--crop-shift", type=float, default=None,
+                   help="crop centre moved down by this many face-box heights at inference (stored in the weights)")
     p.add_argument("--version", default="1", help="version string stored in the weights")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_train)
@@ -50,6 +57,8 @@ def _train(args) -> int:
                         batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device,
                         workers=args.workers, threads=args.threads, exclude_source=tuple(args.exclude_source),
                         max_train=args.max_train, time_budget_min=args.time_budget, input_size=args.input_size, resume=args.resume, version=args.version,
+                        init=args.init, paired=not args.unpaired, degrade_strength=args.degrade_strength,
+                        p_clean=args.p_clean, crop_shift=args.crop_shift,
                         progress=not args.no_progress)
     metrics = train(opts)
     f = metrics["frame"]

@@ -111,11 +111,17 @@ class TrackDataset(Dataset):
     redrawn frame to frame (a temporally inconsistent fake). Returns (frames (L,3,S,S), track label,
     frame labels (L,), is_sbi).
 
+    ``aug_keys`` (one int per row) ties items together: rows with the same key (a DFDC fake and the real
+    video it was made from) get the same track length, crop windows and degradations, so within a batch
+    the only difference the model can use is the manipulation itself. ``degrade_strength`` scales the
+    quality degradations and ``p_clean`` is the share of tracks left undegraded.
+
     With ``train=False`` every item is the single crop through ``eval_tensor`` (no randomness)."""
 
     def __init__(self, images: np.ndarray, labels: np.ndarray, sources: list[str], cfg: DetectorCfg,
                  landmarks: list[np.ndarray | None] | None = None, p_sbi: dict[str, float] | None = None,
-                 train: bool = True, track_lengths=(1, 1, 1, 1, 1, 2, 3, 4), seed: int = 0, indices=None):
+                 train: bool = True, track_lengths=(1, 1, 1, 1, 1, 2, 3, 4), seed: int = 0, indices=None,
+                 aug_keys: np.ndarray | None = None, degrade_strength: float = 1.0, p_clean: float = 0.0):
         self.images = images
         self.labels = np.asarray(labels, np.int64)
         self.sources = list(sources)
@@ -127,6 +133,9 @@ class TrackDataset(Dataset):
         self.seed = seed
         self.epoch = 0
         self.indices = np.arange(len(self.labels)) if indices is None else np.asarray(indices)
+        self.aug_keys = None if aug_keys is None else np.asarray(aug_keys, np.int64)
+        self.degrade_strength = float(degrade_strength)
+        self.p_clean = float(p_clean)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -141,13 +150,15 @@ class TrackDataset(Dataset):
         if not self.train:
             return eval_tensor(img, self.cfg).unsqueeze(0), float(label), torch.tensor([float(label)]), False
         rng = np.random.default_rng([self.seed, self.epoch, i])
-        L = int(rng.choice(self.track_lengths))
+        key = int(self.aug_keys[i]) if self.aug_keys is not None else i
+        arng = np.random.default_rng([self.seed, self.epoch, 1, key])     # shared by rows with one key
+        L = int(arng.choice(self.track_lengths))
         lm = self.landmarks[i] if self.landmarks is not None else None
         sbi = (label == 0 and lm is not None and len(lm) == 68
                and rng.random() < self.p_sbi.get(self.sources[i], 0.0))
         inconsistent = sbi and L > 1 and rng.random() < 0.5
-        windows = jitter_windows(img, L, rng)
-        degrade = Degrade(rng)
+        windows = jitter_windows(img, L, arng)
+        degrade = Degrade(arng, self.degrade_strength) if arng.random() >= self.p_clean else (lambda a: a)
         params = None
         frames = []
         base = img
@@ -258,11 +269,12 @@ def find_video_dataset(root: Path) -> list[VideoItem]:
     return items
 
 
-def video_face_tracks(path: Path, detector, frames_per_video: int, fps: float, margin: float, size: int) -> list[np.ndarray]:
+def video_face_tracks(path: Path, detector, frames_per_video: int, fps: float, cfg: DetectorCfg, size: int) -> list[np.ndarray]:
     """Face tracks of one video as (T, size, size, 3) crop arrays, longest first, with the daemon's own
     pieces: ``deepsentry.media.sample_frames``, ``faces.FaceDetector``, ``faces.link_tracks`` and
-    ``faces.crop_face`` (so training crops are made exactly like inference crops)."""
-    from deepsentry.detector.faces import crop_face, link_tracks
+    ``model.face_crop`` (so training crops are made exactly like inference crops)."""
+    from deepsentry.detector.faces import link_tracks
+    from deepsentry.detector.model import face_crop
     from deepsentry.media import sample_frames
 
     frames, times = [], []
@@ -272,7 +284,7 @@ def video_face_tracks(path: Path, detector, frames_per_video: int, fps: float, m
     if not frames:
         return []
     tracks = sorted(link_tracks(detector.detect(frames), times), key=len, reverse=True)
-    return [np.stack([crop_face(frames[fi], d.box, margin, size) for fi, d in zip(tr.frame_indices, tr.detections)])
+    return [np.stack([face_crop(frames[fi], d.box, cfg, size) for fi, d in zip(tr.frame_indices, tr.detections)])
             for tr in tracks if len(tr) >= 2]
 
 
@@ -296,7 +308,7 @@ def extract_video_tracks(items: list[VideoItem], cfg: DetectorCfg, out_dir: Path
         it = tqdm(items, desc="extract faces", unit="video", mininterval=10)
     for k, item in enumerate(it):
         try:
-            tracks = video_face_tracks(item.path, detector, frames_per_video, fps, cfg.margin, CACHE_SIZE)
+            tracks = video_face_tracks(item.path, detector, frames_per_video, fps, cfg, CACHE_SIZE)
         except Exception as exc:  # one unreadable video must not stop extraction
             print(f"skipping {item.path}: {exc}", flush=True)
             continue

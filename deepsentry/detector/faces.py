@@ -13,19 +13,21 @@ import cv2
 import numpy as np
 
 
-def square_box(box_xyxy, margin: float) -> tuple[float, float, float]:
-    """Centre (cx, cy) and side of the square crop around a face box enlarged by ``margin``."""
+def square_box(box_xyxy, margin: float, shift: float = 0.0) -> tuple[float, float, float]:
+    """Centre (cx, cy) and side of the square crop around a face box enlarged by ``margin``, its centre
+    moved down by ``shift`` box heights (negative: up)."""
     x1, y1, x2, y2 = (float(v) for v in box_xyxy)
-    cx, cy = (x1 + x2) / 2.0, (y1 + y2) / 2.0
+    cx, cy = (x1 + x2) / 2.0, (y1 + y2) / 2.0 + shift * (y2 - y1)
     side = max(x2 - x1, y2 - y1) * (1.0 + margin)
     return cx, cy, max(side, 2.0)
 
 
-def crop_face(frame: np.ndarray, box_xyxy, margin: float, size: int) -> np.ndarray:
+def crop_face(frame: np.ndarray, box_xyxy, margin: float, size: int, shift: float = 0.0) -> np.ndarray:
     """Square crop of ``frame`` (RGB uint8 HxWx3) around ``box_xyxy`` enlarged by ``margin`` (fraction of
-    the longer side added in total), resized to ``size``x``size``. Parts outside the frame are filled by
-    replicating the border, so faces at the edge keep their geometry."""
-    cx, cy, side = square_box(box_xyxy, margin)
+    the longer side added in total) and moved down by ``shift`` box heights, resized to ``size``x``size``.
+    Parts outside the frame are filled by replicating the border, so faces at the edge keep their
+    geometry."""
+    cx, cy, side = square_box(box_xyxy, margin, shift)
     x1 = int(round(cx - side / 2.0))
     y1 = int(round(cy - side / 2.0))
     s = int(round(side))

@@ -1,7 +1,7 @@
 """Scoring face crops and face tracks with the trained detector: the interface the pipeline and daemon use.
 
     scorer = load_scorer()                     # None when no weights file is installed
-    crops = faces.crop_face(frame, box, scorer.cfg.margin, scorer.cfg.input_size)
+    crops = model.face_crop(frame, box, scorer.cfg)
     scorer.score_tracks([track_crops, ...])    # -> [TrackScore(fake_prob, frame_probs), ...]
 
 All probabilities are calibrated (temperature scaling fitted on validation, stored in the weights).
@@ -63,7 +63,7 @@ class Scorer:
         return {"name": c.name, "version": c.version, "arch": c.arch, "input_size": c.input_size,
                 "threshold": c.threshold, "uncertain_band": [c.uncertain_band[0], c.uncertain_band[1]],
                 "temperature": c.temperature_frame, "temperature_track": c.temperature_track,
-                "margin": c.margin, "weights_sha256": self.weights_sha256, "trained_on": c.trained_on}
+                "margin": c.margin, "crop_shift": c.crop_shift, "weights_sha256": self.weights_sha256, "trained_on": c.trained_on}
 
     def label(self, p: float) -> str:
         from deepsentry.detector.calibrate import label_for

@@ -44,6 +44,9 @@ class DetectorCfg:
     # faces.crop_face(frame, box, margin, size): MTCNN boxes are larger than the training crops (a
     # measured crop side of ~0.72-0.76 of the MTCNN box side), so the margin is negative.
     margin: float = -0.25
+    # the training crops sit lower on the face than the MTCNN box (measured ~0.1 box heights): the crop
+    # centre is moved down by this many box heights (0 for weights made before it was measured)
+    crop_shift: float = 0.0
     alignment: str = "mtcnn_box_square"      # crops are square around the detector box, not landmark-warped
     embed_dim: int = 256
     lstm_hidden: int = 128
@@ -86,6 +89,14 @@ def resize_crop(crop: np.ndarray, size: int) -> np.ndarray:
         return crop
     interp = cv2.INTER_AREA if crop.shape[0] > size else cv2.INTER_LINEAR
     return cv2.resize(crop, (size, size), interpolation=interp)
+
+
+def face_crop(frame: np.ndarray, box_xyxy, cfg: DetectorCfg, size: int | None = None) -> np.ndarray:
+    """The face crop this detector was trained on, cut from ``frame`` around a face detector box
+    (``cfg.margin`` and ``cfg.crop_shift``), at ``size`` (default: the input size)."""
+    from deepsentry.detector.faces import crop_face
+
+    return crop_face(frame, box_xyxy, cfg.margin, size or cfg.input_size, cfg.crop_shift)
 
 
 def preprocess(crop: np.ndarray, cfg: DetectorCfg) -> torch.Tensor:

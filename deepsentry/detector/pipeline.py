@@ -17,7 +17,7 @@ from typing import Any, Callable
 import cv2
 import numpy as np
 
-from deepsentry.detector.faces import FaceDetector, Track, crop_face, link_tracks
+from deepsentry.detector.faces import FaceDetector, Track, link_tracks
 from deepsentry.settings import Settings
 
 ProgressFn = Callable[[float, str], None]
@@ -189,6 +189,8 @@ class Analyzer:
         return {"track_id": tr.track_id, "boxes": boxes, "fake_prob": None, "frame_probs": []}
 
     def _score(self, frames, tracks: list[Track], faces: list[dict], still: bool, explain: bool) -> None:
+        from deepsentry.detector.model import face_crop
+
         cfg = self.scorer.cfg
         crops_per_track: list[np.ndarray] = []
         kept: list[list[int]] = []
@@ -196,7 +198,7 @@ class Analyzer:
             idx = _spread(len(tr), MAX_FRAMES_PER_TRACK)
             kept.append(idx)
             crops_per_track.append(np.stack([
-                crop_face(frames[tr.frame_indices[i]], tr.detections[i].box, cfg.margin, cfg.input_size) for i in idx
+                face_crop(frames[tr.frame_indices[i]], tr.detections[i].box, cfg) for i in idx
             ]))
         with self._score_lock:
             if still:

@@ -39,6 +39,12 @@ class TrainOptions:
     p_sbi: dict = field(default_factory=lambda: {"utkface": 0.5, "default": 0.2})
     track_weight: float = 0.5
     resume: Path | None = None
+    init: Path | None = None                 # start from these weights (a weights file), fresh optimiser
+    paired: bool = True                      # rows of one group (a fake and its original) share a batch
+                                             # and their augmentations
+    degrade_strength: float = 1.0
+    p_clean: float = 0.0                     # share of tracks with no degradation
+    crop_shift: float | None = None          # override the arch's crop centre shift (box heights)
     max_train: int | None = None             # cap on training items per epoch (random subset each epoch)
     time_budget_min: float | None = None     # stop after this many minutes of training; the LR schedule
                                              # then follows elapsed time (for shared/slow machines)
@@ -67,6 +73,23 @@ def _index_path(data: Path) -> Path:
 
 def _log(msg: str) -> None:
     print(time.strftime("%H:%M:%S"), msg, flush=True)
+
+
+def paired_order(groups: list[str], gen) -> list[int]:
+    """A permutation of range(len(groups)) in which the members of each group are adjacent (groups in
+    random order, members in random order), so a fake and the real video it came from usually land in
+    one batch."""
+    import torch
+
+    units: dict[str, list[int]] = {}
+    for k, g in enumerate(groups):
+        units.setdefault(g, []).append(k)
+    order = list(units.values())
+    out: list[int] = []
+    for u in torch.randperm(len(order), generator=gen).tolist():
+        members = order[u]
+        out.extend(members[j] for j in torch.randperm(len(members), generator=gen).tolist())
+    return out
 
 
 def predict_frames(model, loader, device) -> tuple[np.ndarray, np.ndarray]:
@@ -141,7 +164,15 @@ def _train(opts: TrainOptions) -> dict:
     run_dir = Path(opts.run_dir) if opts.run_dir else out.parent
     run_dir.mkdir(parents=True, exist_ok=True)
 
-    model = create_detector(opts.arch, input_size=opts.input_size)
+    model = create_detector(opts.arch, input_size=opts.input_size, crop_shift=opts.crop_shift)
+    if opts.init:
+        from deepsentry.detector.model import load_weights
+
+        init_model, _ = load_weights(Path(opts.init))
+        if init_model.cfg.arch != model.cfg.arch:
+            raise BadRequest(f"--init {opts.init} is a {init_model.cfg.arch}, not a {model.cfg.arch}")
+        model.load_state_dict(init_model.state_dict())
+        _log(f"initialised from {opts.init}")
     cfg = model.cfg
 
     index = _index_path(Path(opts.data))
@@ -172,8 +203,12 @@ def _train(opts: TrainOptions) -> dict:
     landmarks = [lms.get(r.path) if r.label == 0 else None for r in rows]
     p_sbi = {s: opts.p_sbi.get(s, opts.p_sbi.get("default", 0.2)) for s in set(sources)}
 
+    group_ids = {g: n for n, g in enumerate(dict.fromkeys(r.group for r in rows))}
+    aug_keys = np.array([group_ids[r.group] for r in rows]) if opts.paired else None
     train_ds = TrackDataset(images, labels, sources, cfg, landmarks=landmarks, p_sbi=p_sbi, train=True,
-                            seed=opts.seed, indices=tr_idx)
+                            seed=opts.seed, indices=tr_idx, aug_keys=aug_keys,
+                            degrade_strength=opts.degrade_strength, p_clean=opts.p_clean)
+    tr_groups = [rows[i].group for i in tr_idx]
     val_ds = TrackDataset(images, labels, sources, cfg, train=False, indices=va_idx)
     val_sources = [sources[i] for i in va_idx]
     nw = max(0, int(opts.workers))
@@ -228,10 +263,9 @@ def _train(opts: TrainOptions) -> dict:
         t0 = time.time()
         train_ds.set_epoch(epoch)
         g = torch.Generator().manual_seed(opts.seed * 1000 + epoch)
+        sampler = paired_order(tr_groups, g) if opts.paired else torch.randperm(len(tr_idx), generator=g).tolist()
         if opts.max_train and opts.max_train < len(tr_idx):
-            sampler = torch.randperm(len(tr_idx), generator=g)[:opts.max_train].tolist()
-        else:
-            sampler = torch.randperm(len(tr_idx), generator=g).tolist()
+            sampler = sampler[:opts.max_train]
         loader = DataLoader(train_ds, batch_size=opts.batch_size, sampler=sampler, num_workers=nw,
                             collate_fn=collate_tracks, drop_last=True, persistent_workers=False,
                             pin_memory=use_amp)
@@ -289,7 +323,7 @@ def _train(opts: TrainOptions) -> dict:
     n_ep = round(epochs_done, 2)
     trained_on = (f"{index.parent.name}/{index.name}: {len(train_rows)} train crops"
                   + (f" (excluding source {','.join(opts.exclude_source)})" if opts.exclude_source else "")
-                  + f", {n_ep} epochs, SBI p={p_sbi}")
+                  + f", {n_ep} epochs, SBI p={p_sbi}" + (f", initialised from {Path(opts.init).name}" if opts.init else ""))
     final_cfg = cfg.replace(temperature_frame=round(t_frame, 4), temperature_track=round(t_track, 4),
                             threshold=round(thr, 4), uncertain_band=band, version=opts.version,
                             trained_on=trained_on)

@@ -7,18 +7,21 @@ import pytest
 import torch
 
 from deepsentry.detector.data import TrackDataset, eval_tensor
-from deepsentry.detector.faces import crop_face
+from deepsentry.detector.faces import crop_face, square_box
 from deepsentry.detector.inference import Scorer, TrackScore, load_scorer
-from deepsentry.detector.model import DetectorCfg, create_detector, preprocess, preprocess_batch, save_weights
+from deepsentry.detector.model import (DetectorCfg, create_detector, face_crop, preprocess, preprocess_batch,
+                                      save_weights)
 from deepsentry.errors import BadRequest, ModelUnavailable
 from tests.mediautil import astronaut
 
 
 def test_inference_crop_equals_training_tensor(mtcnn_box):
-    cfg = DetectorCfg()
+    cfg = DetectorCfg(crop_shift=0.1)
     frame = astronaut()
-    # inference: the pipeline crops at the model's size with the model's margin, then preprocess_batch
-    crop = crop_face(frame, mtcnn_box, cfg.margin, cfg.input_size)
+    # inference: the pipeline crops at the model's size with the model's margin and shift, then
+    # preprocess_batch
+    crop = face_crop(frame, mtcnn_box, cfg)
+    assert np.array_equal(crop, crop_face(frame, mtcnn_box, cfg.margin, cfg.input_size, 0.1))
     infer = preprocess_batch([crop], cfg)[0]
     # training/validation: the dataset's deterministic path on the same crop
     ds = TrackDataset(crop[None], np.array([0]), ["astro"], cfg, train=False)
@@ -27,7 +30,7 @@ def test_inference_crop_equals_training_tensor(mtcnn_box):
     assert torch.equal(infer, train_x)
     assert torch.equal(infer, preprocess(crop, cfg))
     # a dataset-sized (160 px) crop goes through the same resize on both paths
-    big = crop_face(frame, mtcnn_box, cfg.margin, 160)
+    big = face_crop(frame, mtcnn_box, cfg, 160)
     assert torch.equal(preprocess_batch([big], cfg)[0], eval_tensor(big, cfg))
     # and the normalisation is the configured one
     raw = torch.from_numpy(crop).permute(2, 0, 1).float() / 255
@@ -42,6 +45,18 @@ def test_margin_matches_training_crops(mtcnn_box):
     x1, y1, x2, y2 = mtcnn_box
     side = max(x2 - x1, y2 - y1) * (1 + cfg.margin)
     assert 0.65 * max(x2 - x1, y2 - y1) < side < 0.85 * max(x2 - x1, y2 - y1)
+
+
+def test_crop_shift_moves_the_crop_down(mtcnn_box):
+    x1, y1, x2, y2 = mtcnn_box
+    cx0, cy0, s0 = square_box(mtcnn_box, -0.25)
+    cx1, cy1, s1 = square_box(mtcnn_box, -0.25, 0.1)
+    assert (cx1, s1) == (cx0, s0) and cy1 == pytest.approx(cy0 + 0.1 * (y2 - y1))
+    frame = astronaut()
+    up, down = crop_face(frame, mtcnn_box, 0.0, 64), crop_face(frame, mtcnn_box, 0.0, 64, 0.25)
+    # a quarter box lower: the top rows of the shifted crop are the rows a quarter down the plain one
+    assert np.abs(down[:40].astype(int) - up[16:56].astype(int)).mean() < 6
+    assert np.abs(down[:40].astype(int) - up[:40].astype(int)).mean() > 12
 
 
 def test_preprocess_rejects_bad_input():

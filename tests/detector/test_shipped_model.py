@@ -7,6 +7,7 @@ import numpy as np
 
 from deepsentry.detector.faces import crop_face
 from deepsentry.detector.inference import default_weights_path
+from deepsentry.detector.model import face_crop
 from deepsentry.detector.sbi import face_landmarks, self_blend
 from tests.mediautil import astronaut
 
@@ -22,7 +23,7 @@ def test_shipped_weights_small_and_calibrated(shipped_scorer):
 def test_shipped_model_orders_real_below_sbi_fake(shipped_scorer, mtcnn_box):
     cfg = shipped_scorer.cfg
     # SBI on a 160 px crop (the training resolution), then crop size for the model: same as training
-    crop160 = crop_face(astronaut(), mtcnn_box, cfg.margin, 160)
+    crop160 = face_crop(astronaut(), mtcnn_box, cfg, 160)
     lm = face_landmarks(crop160)
     assert lm is not None
     rng = np.random.default_rng(7)
@@ -32,7 +33,7 @@ def test_shipped_model_orders_real_below_sbi_fake(shipped_scorer, mtcnn_box):
     assert np.mean(p_fakes) > p_real, (p_real, p_fakes)
     # the track head agrees: a track of the real face vs a temporally inconsistent SBI track
     s = cfg.input_size
-    real_track = np.stack([crop_face(astronaut(), np.add(mtcnn_box, (d, d, d, d)), cfg.margin, s)
+    real_track = np.stack([face_crop(astronaut(), np.add(mtcnn_box, (d, d, d, d)), cfg, s)
                            for d in (-2, 0, 2, 0)])
     fake_track = np.stack([crop_face(f, (0, 0, 160, 160), 0.0, s) for f in fakes[:4]])
     r, f = shipped_scorer.score_tracks([real_track, fake_track])
@@ -42,7 +43,7 @@ def test_shipped_model_orders_real_below_sbi_fake(shipped_scorer, mtcnn_box):
 def test_gradcam_shape_range_and_focus(shipped_scorer, mtcnn_box):
     """Grad-CAM of the model's decision on the real face crop: the evidence lies on the face."""
     cfg = shipped_scorer.cfg
-    crop = crop_face(astronaut(), mtcnn_box, cfg.margin, cfg.input_size)
+    crop = face_crop(astronaut(), mtcnn_box, cfg)
     heat = shipped_scorer.explain(crop)
     assert heat.shape == (cfg.input_size, cfg.input_size) and heat.dtype == np.float32
     assert heat.min() >= 0.0 and heat.max() <= 1.0 and heat.max() > 0.0

@@ -182,3 +182,60 @@ def test_video_dataset_layouts_and_track_extraction(tmp_path):
     assert len({r.split for r in rows}) == 1                 # one group -> one split
     img = cv2.imread(str(index.parent / rows[0].path))
     assert img.shape == (160, 160, 3)
+
+
+def test_paired_order_keeps_groups_adjacent():
+    from deepsentry.detector.train import paired_order
+
+    groups = ["a", "b", "a", "c", "b", "d", "a", "e"]
+    order = paired_order(groups, torch.Generator().manual_seed(3))
+    assert sorted(order) == list(range(len(groups)))
+    seen = [groups[k] for k in order]
+    # each group's members form one contiguous run
+    for g in set(groups):
+        pos = [i for i, s in enumerate(seen) if s == g]
+        assert pos == list(range(pos[0], pos[0] + len(pos))), (g, seen)
+    other = paired_order(groups, torch.Generator().manual_seed(4))
+    assert other != order or paired_order(groups, torch.Generator().manual_seed(5)) != order
+
+
+def test_shared_aug_key_gives_a_fake_and_its_original_the_same_augmentation(face_crop_160):
+    """Rows with one aug key (a DFDC fake and its original) get the same track length, windows and
+    degradation, so their tensors differ only where the images differ (the face)."""
+    from deepsentry.detector.model import DetectorCfg
+
+    fake = face_crop_160.copy()
+    fake[56:104, 56:104] = cv2.GaussianBlur(fake, (0, 0), 3)[56:104, 56:104] // 2 + 60   # a "swapped" centre
+    imgs = np.stack([face_crop_160, fake, face_crop_160])
+    cfg = DetectorCfg(input_size=64)
+    ds = TrackDataset(imgs, np.array([0, 1, 0]), ["s"] * 3, cfg, train=True, seed=0,
+                      aug_keys=np.array([7, 7, 8]), p_sbi={})
+    differs = 0
+    for epoch in range(6):
+        ds.set_epoch(epoch)
+        (xo, yo, _, _), (xf, yf, _, _), (xu, _, _, _) = ds[0], ds[1], ds[2]
+        assert (yo, yf) == (0.0, 1.0) and xo.shape == xf.shape
+        d = (xo - xf).abs().mean((0, 1))
+        # windows, colour, blur, noise and JPEG agree: the outer rows and columns match, the centre differs
+        edge = torch.cat([d[:6].ravel(), d[-6:].ravel(), d[:, :6].ravel(), d[:, -6:].ravel()]).mean()
+        assert edge < 0.03 and d[26:38, 26:38].mean() > 0.3, (epoch, float(edge), float(d[26:38, 26:38].mean()))
+        # another key draws its own augmentation for the same image
+        differs += xu.shape != xo.shape or not torch.equal(xu, xo)
+    assert differs >= 5
+
+
+def test_train_init_from_weights(tiny_weights, tiny_index, tmp_path):
+    from deepsentry.detector.train import TrainOptions, train
+
+    out = tmp_path / "init.pt"
+    train(TrainOptions(data=tiny_index, out=out, run_dir=tmp_path / "run", arch="tiny_test", epochs=1,
+                       batch_size=8, workers=0, threads=1, warmup_steps=1, progress=False, val_subset=8,
+                       init=tiny_weights, lr=1e-9, crop_shift=0.1))
+    a, _ = load_weights(tiny_weights)
+    b, _ = load_weights(out)
+    assert b.cfg.crop_shift == 0.1 and "initialised from tiny.pt" in b.cfg.trained_on
+    # at a vanishing learning rate the weights are the ones it started from (BatchNorm statistics move)
+    wa, wb = dict(a.named_parameters()), dict(b.named_parameters())
+    assert all(torch.allclose(wa[k], wb[k], atol=1e-4) for k in wa)
+    fresh = dict(create_detector("tiny_test").named_parameters())
+    assert not all(torch.allclose(wa[k], fresh[k], atol=1e-4) for k in wa)
