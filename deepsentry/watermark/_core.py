@@ -13,10 +13,11 @@ from deepsentry.errors import BadRequest, WatermarkError
 from deepsentry.watermark import _payload, _riva
 
 CANONICAL_SHORT = 160        # short side of the canonical copy the networks see
-STRENGTH = 3.0               # largest residual gain on top of RivaGAN's own output
-TARGET_PSNR = 38.5           # the gain keeps the residual's RMS within this PSNR (rounded result: ~39 dB)
-REUSE_MAD = 2.5             # video: reuse the last residual while the canonical copy moved less than this
-REUSE_MAX_AGE = 3            # ... and for at most this many frames after the frame it was computed on
+STRENGTH = 6.0               # largest residual gain on top of RivaGAN's own output (the PSNR budget binds first)
+TARGET_PSNR = 38.4           # the gain is set so that the rounded residual costs about this PSNR
+REUSE_MAD = 12.0             # video: reuse the last residual unless the (motion-compensated) canonical copy
+                             # changed by this much (a cut) ...
+REUSE_MAX_AGE = _payload.SEGMENT_FRAMES - 1   # ... for at most this many frames after its key frame
 MAX_BOOST_ROUNDS = 3         # extra encoder passes for still images whose bits are weak
 BOOST_STEP = 0.35            # weight of each extra pass's residual (the total is rescaled to the PSNR budget)
 BOOST_MARGIN = 4.0           # decoder score every bit should reach on the clean canonical copy
@@ -80,10 +81,13 @@ class FrameMarker:
 
     ``adaptive=True`` (used for still images) re-reads the mark on the canonical copy and runs up to
     ``MAX_BOOST_ROUNDS`` more encoder passes on weak halves, stopping above ``MIN_PSNR``.
-    ``reuse=True`` (video) keeps the last residual for up to ``REUSE_MAX_AGE`` frames: the global
+    ``reuse=True`` (video) keeps the last residual (and its gain) for up to ``REUSE_MAX_AGE`` frames
+    while the polarity is unchanged, i.e. the encoder runs at most once per segment: the global
     motion since the frame it was computed on is estimated by phase correlation of the canonical
-    copies, the residual is shifted with it, and it is used when the motion-compensated copies differ
-    by less than ``REUSE_MAD`` grey levels (mean absolute difference). ``stats`` counts both cases.
+    copies, the residual is shifted with it, and it is used unless the motion-compensated copies
+    differ by ``REUSE_MAD`` grey levels or more (mean absolute difference: a cut) or the shift is over
+    8 canonical pixels. Besides saving the encoder, a residual that stays put survives H.264 better
+    than one recomputed on every frame. ``stats`` counts both cases.
     ``polarity=True`` (video) inverts both words on a keyed pseudo-random half of the
     ``SEGMENT_FRAMES``-frame segments (frame index = call count, or ``index=``), so the reader can
     cancel the decoder's content bias across frames (see the package docstring).
@@ -103,15 +107,17 @@ class FrameMarker:
         self._key_pol = 0
         self._key: np.ndarray | None = None
         self._key_residual: np.ndarray | None = None
+        self._key_gain = self.strength
+        self._dither_map: np.ndarray | None = None
         self._age = 0
         self.stats = {"encoded": 0, "reused": 0}
         self.canonical = canonical_size(self.height, self.width)
         a, b = _payload.words_for(self.wm_id)
         self.words = np.stack([a, b])
         self.signs = self.words * 2.0 - 1.0
-        _riva.session("encoder")
+        _riva.load("encoder")
         if adaptive:
-            _riva.session("decoder")
+            _riva.load("decoder")
 
     def _residual(self, small: np.ndarray, which: np.ndarray | None = None, pol: int = 0) -> np.ndarray:
         """Canonical-size residual for the two halves (zero for halves not in ``which``)."""
@@ -138,16 +144,39 @@ class FrameMarker:
             return None
         return cv2.warpAffine(self._key_residual, shift, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
 
-    def gain(self, residual: np.ndarray) -> float:
-        """``strength``, lowered so that the (full-size) residual's RMS stays within the TARGET_PSNR budget."""
-        rms = float(np.sqrt(np.mean(np.square(residual, dtype=np.float32), dtype=np.float64)))
-        budget = 255.0 / 10 ** (TARGET_PSNR / 20)
-        return self.strength if rms == 0 else min(self.strength, budget / rms)
+    def _dither(self) -> np.ndarray:
+        if self._dither_map is None:
+            rng = np.random.default_rng(0x5EED)
+            self._dither_map = rng.random((self.height, self.width, 3), dtype=np.float32) - 0.5
+        return self._dither_map
 
-    def _apply(self, frame: np.ndarray, residual: np.ndarray) -> np.ndarray:
+    def gain(self, up: np.ndarray) -> float:
+        """``strength``, lowered so that the full-size residual ``up``, scaled and rounded with the dither
+        as it will be on the frame, costs about TARGET_PSNR. With uniform dither the expected squared
+        change of a pixel whose intended change is x is x^2 + f(1 - f), f the fractional part of |x|."""
+        x = np.abs(up.reshape(-1)[::17]).astype(np.float64)
+        budget = (255.0 / 10 ** (TARGET_PSNR / 20)) ** 2
+
+        def cost(g: float) -> float:
+            v = g * x
+            f = v - np.floor(v)
+            return float(np.mean(v * v + f * (1.0 - f)))
+
+        if x.size == 0 or cost(self.strength) <= budget:
+            return self.strength
+        lo, hi = 0.0, self.strength
+        for _ in range(12):
+            mid = 0.5 * (lo + hi)
+            lo, hi = (mid, hi) if cost(mid) <= budget else (lo, mid)
+        return lo
+
+    def _apply(self, frame: np.ndarray, residual: np.ndarray, gain: float | None = None) -> tuple[np.ndarray, float]:
+        """(marked frame, gain used): frame + gain * upscaled residual + dither, rounded and saturated.
+        The fixed dither pattern (uniform in [-0.5, 0.5)) makes the cost continuous in the gain."""
         up = cv2.resize(residual, (self.width, self.height), interpolation=cv2.INTER_LINEAR)
-        # rounding to integers lowers the actual cost a little: marked frames land near 39 dB
-        return np.clip(frame.astype(np.float32) + up * self.gain(up), 0, 255).round().astype(np.uint8)
+        g = self.gain(up) if gain is None else gain
+        delta = cv2.scaleAdd(up, g, self._dither())
+        return cv2.add(frame, delta, dtype=cv2.CV_8U), g
 
     def mark(self, frame: np.ndarray, index: int | None = None) -> np.ndarray:
         """The marked copy of one RGB uint8 frame (video frames in order, or with ``index``)."""
@@ -164,12 +193,12 @@ class FrameMarker:
             if moved is not None:
                 self._age += 1
                 self.stats["reused"] += 1
-                return self._apply(frame, moved)
+                return self._apply(frame, moved, self._key_gain)[0]
         residual = self._residual(small, pol=pol)
         self.stats["encoded"] += 1
+        marked, g = self._apply(frame, residual)
         if self.reuse:
-            self._key, self._key_residual, self._age, self._key_pol = small, residual, 0, pol
-        marked = self._apply(frame, residual)
+            self._key, self._key_residual, self._age, self._key_pol, self._key_gain = small, residual, 0, pol, g
         if not self.adaptive:
             return marked
         for _ in range(MAX_BOOST_ROUNDS):
@@ -179,7 +208,7 @@ class FrameMarker:
                 break
             small_marked = _resize(marked, self.canonical).astype(np.float32)
             boosted = residual + BOOST_STEP * self._residual(small_marked, weak)
-            candidate = self._apply(frame, boosted)
+            candidate = self._apply(frame, boosted)[0]
             if psnr(candidate, frame) < MIN_PSNR:
                 break
             residual, marked = boosted, candidate
@@ -199,7 +228,7 @@ class WatermarkResult:
     frames_agreeing: int              # decoded frames whose own 64 bits (almost) all agree with the id
     frames_decoded: int
     bit_accuracy_estimate: float      # fraction of the 64 voted bits that agree with the id's words
-    check_distance: int = 0           # bits of the checking word that disagreed after voting
+    check_distance: int = 0           # of the 64 voted bits, how many disagree with the id's two words
     flipped: bool = False             # found on the horizontally flipped picture
     crop_factor: float = 1.0          # scale hypothesis that matched (1.0: not cropped)
     details: dict[str, Any] = field(default_factory=dict, compare=False)
@@ -252,44 +281,71 @@ def _check(scores: list[np.ndarray]) -> tuple[_payload.Match | None, int]:
     return None, tests
 
 
+SCREEN_BITS = 24             # a probe "looks marked" when an id fits outside its 24 least reliable bits
+
+
+def _screen(scores: list[np.ndarray]) -> bool:
+    """Whether a probe that failed the check still looks marked, so that reading more frames is worth it.
+    Not a decision (nothing is accepted on it): on unmarked media it passes with probability <= 2^-8
+    per vote, which only costs the extra reads."""
+    return any(_payload.reliability_match(v[0], v[1], SCREEN_BITS) is not None for v in votes(scores))
+
+
 def _result(m: _payload.Match, scores: list[np.ndarray], tests: int, flip: bool, crop: float) -> WatermarkResult:
     a, b = _payload.words_for(m.wm_id)
     expected = np.stack([a, b]) > 0.5
     agree = [int(np.count_nonzero((s > 0) == expected)) for s in scores]
     agreeing = sum(int(max(n, 64 - n) >= FRAME_AGREE_BITS) for n in agree)
-    conf = 1.0 - _payload.false_match_probability(m.distance, tests)
+    conf = 1.0 - _payload.false_match_probability(tests)
     return WatermarkResult(id=m.wm_id, confidence=round(conf, 9), frames_agreeing=agreeing,
                            frames_decoded=len(scores), bit_accuracy_estimate=round(m.agreement, 4),
                            check_distance=m.distance, flipped=flip, crop_factor=crop,
-                           details={"tests": tests, "flipped_bits": m.flipped})
+                           details={"tests": tests, "depth": m.flipped, "decoder": m.decoder})
 
 
-def decide(n_frames: int, score: Callable[[int, int], np.ndarray], *, subset: int = 5) -> WatermarkResult | None:
+def spread_order(n: int) -> list[int]:
+    """An order of n evenly sampled frames whose every prefix is spread over the clip (0, 2, 4, ..., 1, 3, ...)."""
+    return list(range(0, n, 2)) + list(range(1, n, 2))
+
+
+def decide(n_frames: int, score: Callable[[int, int], np.ndarray], *, subset: int = 5,
+           first: int | None = None) -> WatermarkResult | None:
     """The decision over ``n_frames`` frames; ``score(h, i)`` gives frame i's scores under HYPOTHESES[h].
 
-    The plain hypothesis reads every frame; the others (crop 0.8, flip, crop 0.6) first read
-    ``subset`` frames and read the rest only if those already pass the check. Each vote checked
-    (see :func:`votes`) counts as one test in the false-match bound.
+    The plain hypothesis reads the first ``first`` frames (all by default); the others (crop 0.8,
+    flip, crop 0.6) first read ``subset`` frames, and when those pass the check they read up to
+    ``first`` for the result. When a read does not pass the check but looks marked (:func:`_screen`),
+    every frame is read and checked again. Frames should come in :func:`spread_order`, so that every
+    prefix is spread over the clip. Each vote checked (see :func:`votes`) counts as one test in the
+    false-match bound.
     """
+    first = n_frames if first is None else max(1, min(first, n_frames))
     tests = 0
     for h, (flip, crop) in enumerate(HYPOTHESES):
-        probe = n_frames if h == 0 else min(subset, n_frames)
+        probe = first if h == 0 else min(subset, first)
         scores = [score(h, i) for i in range(probe)]
         m, t = _check(scores)
         tests += t
         if m is None:
-            continue
-        if probe < n_frames:
-            scores += [score(h, i) for i in range(probe, n_frames)]
+            if probe == n_frames or not _screen(scores):
+                continue
+            more = n_frames
+        else:
+            more = first
+        if more > probe:
+            scores += [score(h, i) for i in range(probe, more)]
             full, t = _check(scores)
             tests += t
             m = full or m
+        if m is None:
+            continue
         return _result(m, scores, tests, flip, crop)
     return None
 
 
-def detect_frames(frames: Iterable[np.ndarray], *, subset: int = 5) -> WatermarkResult | None:
-    """Vote over the frames' per-bit scores; None when no id passes the check under any hypothesis."""
+def detect_frames(frames: Iterable[np.ndarray], *, subset: int = 5, first: int | None = None) -> WatermarkResult | None:
+    """Vote over the frames' per-bit scores; None when no id passes the check under any hypothesis.
+    ``first``: read only that many frames unless they look marked but fail the check (see :func:`decide`)."""
     frames = [_check_frame(f) for f in frames]
     if not frames:
         raise WatermarkError("no frames to decode", code="no_frames")
@@ -298,7 +354,7 @@ def detect_frames(frames: Iterable[np.ndarray], *, subset: int = 5) -> Watermark
         flip, crop = HYPOTHESES[h]
         return read_scores(frames[i], flip=flip, crop_factor=crop)
 
-    return decide(len(frames), score, subset=subset)
+    return decide(len(frames), score, subset=subset, first=first)
 
 
 def embed_image(image: np.ndarray, wm_id: int) -> np.ndarray:

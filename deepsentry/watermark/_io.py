@@ -10,9 +10,10 @@ from typing import Any
 import numpy as np
 
 from deepsentry.errors import MediaDecodeError, NotFound, TooLarge, UnsupportedMedia, WatermarkError
-from deepsentry.watermark._core import FrameMarker, WatermarkResult, detect_frames, embed_image
+from deepsentry.watermark._core import FrameMarker, WatermarkResult, detect_frames, embed_image, spread_order
 
-DETECT_FRAMES = 5            # frames sampled across a clip for detection
+DETECT_FRAMES = 8            # frames read across a clip for detection ...
+MAX_DETECT_FRAMES = 16       # ... and how many are sampled, for clips whose first 8 look marked but fail
 SEEK_GAP_S = 2.0             # sampling seeks only to frames further ahead than this
 MAX_PIXELS = 40_000_000      # same cap as settings.Limits.max_pixels
 _VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".ts", ".flv", ".mpg", ".mpeg", ".3gp", ".gif"}
@@ -64,14 +65,40 @@ def _open_video(p: Path):
     return container
 
 
+def _decode_threads() -> int:
+    from deepsentry.watermark._riva import _threads
+
+    return _threads()
+
+
 def sample_video_frames(p: Path, count: int = DETECT_FRAMES) -> list[np.ndarray]:
-    """Up to ``count`` RGB frames spread evenly over the clip (decoding forward, seeking over gaps > 2 s)."""
+    """Up to ``count`` RGB frames spread evenly over the clip (decoding forward, seeking over gaps > 2 s).
+
+    Only reference frames are decoded (FFmpeg ``skip_frame=NONREF``): half the decoding work on
+    streams with B-frames, and the frames read are the better-quality ones. Streams where that yields
+    fewer than ``count`` frames are read again with every frame.
+    """
+    frames = _sample(p, count, "NONREF")
+    if len(frames) < count:
+        more = _sample(p, count, "DEFAULT")
+        frames = more if len(more) > len(frames) else frames
+    if not frames:
+        raise MediaDecodeError(f"{p.name}: no decodable video frames")
+    return frames
+
+
+def _sample(p: Path, count: int, skip: str) -> list[np.ndarray]:
     import av
 
     container = _open_video(p)
     try:
         stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
+        stream.thread_count = _decode_threads()
+        stream.thread_type = "SLICE" if stream.thread_count == 1 else "AUTO"
+        try:
+            stream.codec_context.skip_frame = skip
+        except (AttributeError, ValueError, TypeError):  # pragma: no cover - old PyAV
+            pass
         tb = stream.time_base or Fraction(1, 1000)
         duration = None
         if stream.duration:
@@ -80,14 +107,28 @@ def sample_video_frames(p: Path, count: int = DETECT_FRAMES) -> list[np.ndarray]
             duration = container.duration / 1_000_000
         rate = float(stream.average_rate or stream.guessed_rate or 25)
         frames: list[np.ndarray] = []
-        if not duration or duration * rate <= count * 2:
+        if not duration or duration * rate <= count * 2 or duration <= SEEK_GAP_S * count:
+            # short clip: one forward pass, keep the frame nearest each evenly spaced time
+            start = float(stream.start_time * tb) if stream.start_time is not None else 0.0
+            span = duration if duration else None
+            got: list[tuple[float, np.ndarray]] = []
+            k = 0
             for frame in container.decode(stream):
-                frames.append(frame.to_ndarray(format="rgb24"))
-                if len(frames) >= 4 * count:
-                    break
-            if len(frames) > count:
-                idx = np.linspace(0, len(frames) - 1, count).round().astype(int)
-                frames = [frames[i] for i in idx]
+                t = float(frame.pts * tb) if frame.pts is not None else start + len(got) / rate
+                if span is None:
+                    got.append((t, frame.to_ndarray(format="rgb24")))
+                    if len(got) >= 4 * count:
+                        break
+                    continue
+                target = start + span * (k + 0.5) / count
+                if t >= target - 0.5 / rate:
+                    frames.append(frame.to_ndarray(format="rgb24"))
+                    k += 1
+                    if k >= count:
+                        break
+            if span is None:
+                idx = np.linspace(0, len(got) - 1, min(count, len(got))).round().astype(int) if got else []
+                frames = [got[i][1] for i in idx]
         else:
             # forward pass; seek only when the next sample is more than SEEK_GAP_S ahead (a seek may
             # land on an earlier keyframe in long-GOP files: decoding then just goes forward again)
@@ -108,8 +149,6 @@ def sample_video_frames(p: Path, count: int = DETECT_FRAMES) -> list[np.ndarray]
                 if got is None:
                     break
                 frames.append(got.to_ndarray(format="rgb24"))
-        if not frames:
-            raise MediaDecodeError(f"{p.name}: no decodable video frames")
         return frames
     except av.error.FFmpegError as exc:
         raise MediaDecodeError(f"{p.name}: corrupt video: {exc}") from exc
@@ -141,9 +180,14 @@ class DetectionReport:
         return {"id": None, "confidence": 0.0, "frames_agreeing": 0, "frames_decoded": self.frames_decoded}
 
 
-def detect_report(path: str | Path, *, frames: int = DETECT_FRAMES) -> DetectionReport:
-    kind, imgs = load_frames(path, frames)
-    return DetectionReport(detect_frames(imgs), kind, len(imgs))
+def detect_report(path: str | Path, *, frames: int = DETECT_FRAMES, max_frames: int = MAX_DETECT_FRAMES) -> DetectionReport:
+    """Sample ``max_frames`` frames evenly, read ``frames`` of them (spread over the clip) and all of
+    them only when those look marked but fail the check (see ``_core.decide``)."""
+    kind, imgs = load_frames(path, max(frames, max_frames))
+    imgs = [imgs[i] for i in spread_order(len(imgs))]
+    result = detect_frames(imgs, first=frames)
+    used = result.frames_decoded if result is not None else min(frames, len(imgs))
+    return DetectionReport(result, kind, used)
 
 
 def detect(path: str | Path) -> WatermarkResult | None:
@@ -184,7 +228,8 @@ def embed_video(src: str | Path, dst: str | Path, wm_id: int, *, crf: int = 18, 
     ok = False
     try:
         vin = container.streams.video[0]
-        vin.thread_type = "AUTO"
+        vin.thread_count = _decode_threads()
+        vin.thread_type = "SLICE" if vin.thread_count == 1 else "AUTO"
         ain = container.streams.audio[0] if container.streams.audio else None
         rate = vin.average_rate or vin.guessed_rate or Fraction(25)
         width, height = vin.codec_context.width, vin.codec_context.height
@@ -194,7 +239,7 @@ def embed_video(src: str | Path, dst: str | Path, wm_id: int, *, crf: int = 18, 
         vout = out.add_stream("libx264", rate=rate)
         vout.width, vout.height = width, height
         vout.pix_fmt = "yuv420p"
-        vout.options = {"crf": str(int(crf)), "preset": preset}
+        vout.options = {"crf": str(int(crf)), "preset": preset, "threads": str(_decode_threads())}
         aout = out.add_stream_from_template(ain) if ain is not None else None
         streams = [vin] + ([ain] if ain is not None else [])
         count = 0

@@ -17,6 +17,7 @@ from deepsentry.errors import BadRequest, MediaDecodeError, NotFound, Unsupporte
 from deepsentry.watermark import (WATERMARK_BITS, FrameMarker, WatermarkResult, detect, detect_frames, embed_image,
                                   embed_image_file, embed_video, new_watermark_id, psnr)
 from deepsentry.watermark import _payload
+from deepsentry.watermark._io import DETECT_FRAMES
 from tests.mediautil import astronaut
 from tests.watermark.conftest import talking_head_frames, write_clip
 
@@ -43,16 +44,49 @@ def test_list_decoder_repairs_weak_bits_but_rejects_random_words():
     rng = np.random.default_rng(5)
     wm_id = 0xDEADBEEF
     a, b = _payload.words_for(wm_id)
+    # distance list: three weak wrong bits in A, three confident wrong bits in B
     soft_a, soft_b = (a * 2 - 1) * 5.0, (b * 2 - 1) * 5.0
-    soft_a[[3, 17, 29]] *= -0.1          # three weak, wrong bits in A
-    soft_b[[0, 8, 30]] *= -1.0           # three confident wrong bits in B
+    soft_a[[3, 17, 29]] *= -0.1
+    soft_b[[0, 8, 30]] *= -1.0
     m = _payload.match(soft_a, soft_b)
-    assert m is not None and m.wm_id == wm_id
-    # random soft words: the bound is 4.1e-5 per test, so 0.12 false matches are expected in 3000;
-    # 3 or more would happen with probability 3e-4 if the bound holds
+    assert m is not None and m.wm_id == wm_id and m.decoder == "distance"
+    # reliability list: 14 wrong bits spread over both words, all among the 16 least reliable
+    soft_a, soft_b = (a * 2 - 1) * rng.uniform(3, 9, 32), (b * 2 - 1) * rng.uniform(3, 9, 32)
+    wrong = rng.permutation(64)[:14]
+    for i in wrong:
+        (soft_a if i < 32 else soft_b)[i % 32] *= -rng.uniform(0.05, 0.3)
+    m = _payload.match(soft_a, soft_b)
+    assert m is not None and m.wm_id == wm_id and m.decoder == "reliability" and m.distance == 14
+    # ... but not with 4 more confident wrong bits in B (outside the weak set)
+    soft_b[[i for i in range(32) if i + 32 not in wrong][:4]] *= -1.0
+    assert _payload.match(soft_a, soft_b) is None or _payload.match(soft_a, soft_b).wm_id != wm_id
+    # random soft words: the bound is 3.6e-5 per test, so 0.11 false matches are expected in 3000;
+    # 3 or more would happen with probability 2e-4 if the bound holds
     false = sum(_payload.match(rng.normal(size=32), rng.normal(size=32)) is not None for _ in range(3000))
     assert false <= 2
-    assert _payload.false_match_probability(3) == pytest.approx(32 * 5489 / 2 ** 32)
+    assert _payload.false_match_probability() == pytest.approx(2 ** 16 / 2 ** 32 + 16 * 5489 / 2 ** 32)
+    # the vectorised Feistel network is the scalar one
+    xs = rng.integers(0, 2 ** 32, 50, dtype=np.uint64).astype(np.uint32)
+    assert [int(v) for v in _payload.permute_many(xs)] == [_payload.permute(int(x)) for x in xs]
+    assert [int(v) for v in _payload.unpermute_many(_payload.permute_many(xs))] == [int(x) for x in xs]
+
+
+def test_fft_networks_match_onnxruntime():
+    """The NumPy/FFT RivaGAN gives the same residuals and scores as the wheel's ONNX graphs."""
+    from deepsentry.watermark import _core, _riva
+
+    img = astronaut()
+    small = cv2.resize(img, _core.canonical_size(*img.shape[:2]), interpolation=cv2.INTER_AREA).astype(np.float32)
+    halves = _core._halves(small)
+    a, b = _payload.words_for(0x5A5A1234)
+    words = np.stack([a, b])
+    r_fft = _riva.encode_residual(halves, words)
+    r_onnx = _riva.encode_residual(halves, words, backend="onnx")
+    assert np.abs(r_fft - r_onnx).max() < 0.01 and np.abs(r_onnx).max() > 1.0
+    s_fft = _riva.decode_scores(halves + r_fft)
+    s_onnx = _riva.decode_scores(halves + r_fft, backend="onnx")
+    assert np.abs(s_fft - s_onnx).max() < 1e-3 * max(1.0, float(np.abs(s_onnx).max()))
+    assert np.mean((s_fft > 0) == (words > 0.5)) > 0.9
 
 
 # ------------------------------------------------------------------------------------------- images
@@ -111,7 +145,7 @@ def test_video_round_trip_keeps_frames_size_and_audio(marked_clip, source_clip):
         assert sum(1 for _ in c.decode(v)) == 30
     r = detect(path)
     assert r is not None and r.id == wm_id
-    assert r.frames_decoded == 5 and r.frames_agreeing >= 2
+    assert r.frames_decoded == DETECT_FRAMES and r.frames_agreeing >= 2
     assert detect(source_clip) is None
 
 
@@ -121,7 +155,7 @@ def test_reencoded_clip_still_yields_its_id(marked_clip, wm_dir):
         frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
     crf28 = write_clip(wm_dir / "crf28.mp4", frames, crf=28)
     r = detect(crf28)
-    assert r is not None and r.id == wm_id and r.frames_decoded == 5
+    assert r is not None and r.id == wm_id and r.frames_decoded == DETECT_FRAMES
 
 
 def test_unmarked_video_yields_none(wm_dir):
