@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from deepsentry.errors import MediaDecodeError, NotFound, TooLarge, UnsupportedMedia, WatermarkError
+from deepsentry.watermark import _riva
 from deepsentry.watermark._core import FrameMarker, WatermarkResult, detect_frames, embed_image, spread_order
 
 DETECT_FRAMES = 8            # frames read across a clip for detection ...
@@ -65,12 +66,6 @@ def _open_video(p: Path):
     return container
 
 
-def _decode_threads() -> int:
-    from deepsentry.watermark._riva import _threads
-
-    return _threads()
-
-
 def sample_video_frames(p: Path, count: int = DETECT_FRAMES) -> list[np.ndarray]:
     """Up to ``count`` RGB frames spread evenly over the clip (decoding forward, seeking over gaps > 2 s).
 
@@ -93,7 +88,7 @@ def _sample(p: Path, count: int, skip: str) -> list[np.ndarray]:
     container = _open_video(p)
     try:
         stream = container.streams.video[0]
-        stream.thread_count = _decode_threads()
+        stream.thread_count = _riva._threads()
         stream.thread_type = "SLICE" if stream.thread_count == 1 else "AUTO"
         try:
             stream.codec_context.skip_frame = skip
@@ -228,7 +223,7 @@ def embed_video(src: str | Path, dst: str | Path, wm_id: int, *, crf: int = 18, 
     ok = False
     try:
         vin = container.streams.video[0]
-        vin.thread_count = _decode_threads()
+        vin.thread_count = _riva._threads()
         vin.thread_type = "SLICE" if vin.thread_count == 1 else "AUTO"
         ain = container.streams.audio[0] if container.streams.audio else None
         rate = vin.average_rate or vin.guessed_rate or Fraction(25)
@@ -239,7 +234,7 @@ def embed_video(src: str | Path, dst: str | Path, wm_id: int, *, crf: int = 18, 
         vout = out.add_stream("libx264", rate=rate)
         vout.width, vout.height = width, height
         vout.pix_fmt = "yuv420p"
-        vout.options = {"crf": str(int(crf)), "preset": preset, "threads": str(_decode_threads())}
+        vout.options = {"crf": str(int(crf)), "preset": preset, "threads": str(_riva._threads())}
         aout = out.add_stream_from_template(ain) if ain is not None else None
         streams = [vin] + ([ain] if ain is not None else [])
         count = 0
