@@ -11,7 +11,11 @@ import cv2
 import numpy as np
 
 
-def random_resized_square(img: np.ndarray, rng: np.random.Generator, scale=(0.85, 1.0),
+WINDOW_SCALE = (0.85, 1.0)       # training windows: this fraction of a crop's side, uniformly drawn
+TRAIN_VIEW_SCALE = round(sum(WINDOW_SCALE) / 2, 4)   # their mean: the framing inference uses (cfg.view_scale)
+
+
+def random_resized_square(img: np.ndarray, rng: np.random.Generator, scale=WINDOW_SCALE,
                           shift: float = 0.06) -> tuple[float, float, float]:
     """Random square sub-window (cx, cy, side) of an image, in pixels."""
     h, w = img.shape[:2]

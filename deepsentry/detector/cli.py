@@ -1,4 +1,4 @@
-"""``deepsentry train`` and ``deepsentry eval``. Heavy imports happen inside the handlers."""
+"""``deepsentry train``, ``deepsentry calibrate`` and ``deepsentry eval``. Heavy imports happen inside the handlers."""
 
 from __future__ import annotations
 
@@ -36,9 +36,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--p-clean", type=float, default=0.0, help="share of tracks trained without degradation")
     p.add_argument("--crop-shift", type=float, default=None,
                    help="crop centre moved down by this many face-box heights at inference (stored in the weights)")
+    p.add_argument("--no-tta", action="store_true",
+                   help="score crops once (default: average each crop's and its mirror image's logits)")
     p.add_argument("--version", default="1", help="version string stored in the weights")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_train)
+
+    c = sub.add_parser("calibrate", help="refit a weights file's temperatures, threshold and uncertain band "
+                                         "on a crop index's val split (e.g. after changing its view)")
+    c.add_argument("weights", type=Path, help="weights file to recalibrate")
+    c.add_argument("--data", required=True, type=Path, help="folder with index.csv, or the CSV itself")
+    c.add_argument("--out", required=True, type=Path, help="weights file to write (same network, new calibration)")
+    c.add_argument("--view-scale", type=float, default=None,
+                   help="share of a dataset-framed crop the model sees (training windows average 0.925)")
+    tta = c.add_mutually_exclusive_group()
+    tta.add_argument("--tta-flip", dest="tta_flip", action="store_true", default=None,
+                     help="average each crop's and its mirror image's logits")
+    tta.add_argument("--no-tta-flip", dest="tta_flip", action="store_false")
+    c.add_argument("--device", default="auto")
+    c.set_defaults(func=_calibrate)
 
     e = sub.add_parser("eval", help="evaluate the detector on a crop index CSV or a real/ fake/ media folder")
     e.add_argument("path", type=Path, help="crop index CSV, or a folder with real/ and fake/ (images, videos)")
@@ -58,11 +74,22 @@ def _train(args) -> int:
                         workers=args.workers, threads=args.threads, exclude_source=tuple(args.exclude_source),
                         max_train=args.max_train, time_budget_min=args.time_budget, input_size=args.input_size, resume=args.resume, version=args.version,
                         init=args.init, paired=not args.unpaired, degrade_strength=args.degrade_strength,
-                        p_clean=args.p_clean, crop_shift=args.crop_shift,
+                        p_clean=args.p_clean, crop_shift=args.crop_shift, tta_flip=not args.no_tta,
                         progress=not args.no_progress)
     metrics = train(opts)
     f = metrics["frame"]
     print(json.dumps({"weights": str(args.out), "val_auc": f["all"]["auc"],
+                      **{f"val_auc_{s}": f[s]["auc"] for s in f if s != "all"}}))
+    return 0
+
+
+def _calibrate(args) -> int:
+    from deepsentry.detector.train import recalibrate
+
+    metrics = recalibrate(args.weights, args.data, args.out, view_scale=args.view_scale, tta_flip=args.tta_flip,
+                          device=args.device)
+    f = metrics["frame"]
+    print(json.dumps({"weights": str(args.out), "val_auc": f["all"]["auc"], **metrics["calibration"],
                       **{f"val_auc_{s}": f[s]["auc"] for s in f if s != "all"}}))
     return 0
 

@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import Dataset
 
 from deepsentry.detector.augment import Degrade, crop_window, jitter_windows
-from deepsentry.detector.model import DetectorCfg, preprocess, preprocess_batch
+from deepsentry.detector.model import DetectorCfg, model_view, preprocess, preprocess_batch
 from deepsentry.detector.sbi import perturb_params, self_blend
 from deepsentry.errors import BadRequest
 
@@ -98,8 +98,9 @@ def load_images(root: Path, rows: list[CropRow], cache_file: Path | None = None,
 
 
 def eval_tensor(crop: np.ndarray, cfg: DetectorCfg) -> torch.Tensor:
-    """The deterministic (validation/inference) path from a face crop to the model input."""
-    return preprocess(crop, cfg)
+    """The deterministic (validation/inference) path from a dataset-framed face crop to the model input:
+    the model's view of it (``model_view``), preprocessed."""
+    return preprocess(model_view(crop, cfg), cfg)
 
 
 class TrackDataset(Dataset):
@@ -189,7 +190,7 @@ class ValTrackDataset(Dataset):
         rng = np.random.default_rng([self.seed, i])
         h = img.shape[0]
         frames = [crop_window(img, cx, cy, side, angle, self.cfg.input_size)
-                  for cx, cy, side, angle in jitter_windows(img, self.length, rng, base=(h / 2, h / 2, h * 0.96))]
+                  for cx, cy, side, angle in jitter_windows(img, self.length, rng, base=(h / 2, h / 2, h * min(0.96, self.cfg.view_scale)))]
         y = float(self.labels[i])
         return preprocess_batch(frames, self.cfg), y, torch.full((self.length,), y), False
 
@@ -272,9 +273,10 @@ def find_video_dataset(root: Path) -> list[VideoItem]:
 def video_face_tracks(path: Path, detector, frames_per_video: int, fps: float, cfg: DetectorCfg, size: int) -> list[np.ndarray]:
     """Face tracks of one video as (T, size, size, 3) crop arrays, longest first, with the daemon's own
     pieces: ``deepsentry.media.sample_frames``, ``faces.FaceDetector``, ``faces.link_tracks`` and
-    ``model.face_crop`` (so training crops are made exactly like inference crops)."""
+    ``model.dataset_crop`` (the training framing; inference narrows it by ``cfg.view_scale`` exactly as
+    training's random windows do on average)."""
     from deepsentry.detector.faces import link_tracks
-    from deepsentry.detector.model import face_crop
+    from deepsentry.detector.model import dataset_crop
     from deepsentry.media import sample_frames
 
     frames, times = [], []
@@ -284,7 +286,7 @@ def video_face_tracks(path: Path, detector, frames_per_video: int, fps: float, c
     if not frames:
         return []
     tracks = sorted(link_tracks(detector.detect(frames), times), key=len, reverse=True)
-    return [np.stack([face_crop(frames[fi], d.box, cfg, size) for fi, d in zip(tr.frame_indices, tr.detections)])
+    return [np.stack([dataset_crop(frames[fi], d.box, cfg, size) for fi, d in zip(tr.frame_indices, tr.detections)])
             for tr in tracks if len(tr) >= 2]
 
 

@@ -1,7 +1,7 @@
 """``deepsentry eval``: score a labelled crop index or a real/ fake/ media folder and report metrics.
 
 - Crop index CSV (``index.csv`` format): each row's crop is scored directly by the per-frame head
-  (crops are already faces). Metrics are frame (= item) level, with a per-source breakdown.
+  (crops are already faces; the model sees their centre ``cfg.view_scale``, as in training). Metrics are frame (= item) level, with a per-source breakdown.
 - Folder with ``real/`` and ``fake/``: every image/video goes through the daemon's own pipeline
   (``deepsentry.detector.pipeline.Analyzer``: decode, face detection, tracks, scoring). Media level
   uses the verdict's fake_prob (the most suspicious face), frame level every scored face frame. Media
@@ -50,6 +50,7 @@ def evaluate_index(index_csv: Path, scorer, split: str = "val", batch: int = 256
     from PIL import Image
 
     from deepsentry.detector.data import read_index
+    from deepsentry.detector.model import model_view
 
     rows = read_index(Path(index_csv))
     if split != "all":
@@ -59,7 +60,7 @@ def evaluate_index(index_csv: Path, scorer, split: str = "val", batch: int = 256
     root = Path(index_csv).parent
     scores: list[float] = []
     for i in range(0, len(rows), batch):
-        crops = [np.asarray(Image.open(root / r.path).convert("RGB")) for r in rows[i:i + batch]]
+        crops = [model_view(np.asarray(Image.open(root / r.path).convert("RGB")), scorer.cfg) for r in rows[i:i + batch]]
         scores.extend(scorer.score_crops(crops))
     y = np.array([r.label for r in rows])
     p = np.array(scores)

@@ -1,7 +1,8 @@
 """Faces: MTCNN detection on sampled frames, linking into tracks, and aligned crops for the model.
 
-``crop_face`` is the single definition of the crop the detector model sees, used by training (video
-datasets), inference and evaluation alike, with the margin and size stored in the model's config.
+``crop_face`` is the single definition of a face crop, used by training (video datasets, through
+``model.dataset_crop``), inference and evaluation (``model.face_crop``) alike, with the margin, shift,
+view and size stored in the model's config.
 """
 
 from __future__ import annotations

@@ -70,20 +70,27 @@ class Scorer:
         return label_for(float(p), self.cfg.threshold, self.cfg.uncertain_band)
 
     # ------------------------------------------------------------------ scoring
-    def _features(self, crops) -> "torch.Tensor":
+    def _features(self, crops) -> list["torch.Tensor"]:
+        """Frame features of the crops, one (N, D) tensor per test-time view (``model.tta_views``)."""
         import torch
 
-        from deepsentry.detector.model import preprocess_batch
+        from deepsentry.detector.model import preprocess_batch, tta_views
 
-        feats = []
+        views: list[list[torch.Tensor]] = []
         for i in range(0, len(crops), self.batch_size):
             x = preprocess_batch(crops[i:i + self.batch_size], self.cfg).to(self.device)
-            if self.device.startswith("cuda"):
-                with torch.autocast(device_type="cuda", dtype=torch.float16):
-                    feats.append(self.model.frame_features(x).float())
-            else:
-                feats.append(self.model.frame_features(x))
-        return torch.cat(feats)
+            for k, xv in enumerate(tta_views(x, self.cfg)):
+                if len(views) <= k:
+                    views.append([])
+                if self.device.startswith("cuda"):
+                    with torch.autocast(device_type="cuda", dtype=torch.float16):
+                        views[k].append(self.model.frame_features(xv).float())
+                else:
+                    views[k].append(self.model.frame_features(xv))
+        return [torch.cat(v) for v in views]
+
+    def _frame_logits(self, views) -> np.ndarray:
+        return np.mean([self.model.frame_logits(f).float().cpu().numpy() for f in views], axis=0)
 
     def score_tracks(self, tracks: list[np.ndarray]) -> list[TrackScore]:
         """Score face tracks: each a (T, S, S, 3) RGB uint8 array of one face's crops in time order
@@ -100,9 +107,9 @@ class Scorer:
         lengths = [a.shape[0] for a in arrays]
         flat = [c for a in arrays for c in a]
         with self._lock, torch.inference_mode():
-            feats = self._features(flat)
-            frame_logits = self.model.frame_logits(feats).float().cpu().numpy()
-            track_logits = self.model.track_logits(feats, lengths).float().cpu().numpy()
+            views = self._features(flat)
+            frame_logits = self._frame_logits(views)
+            track_logits = np.mean([self.model.track_logits(f, lengths).float().cpu().numpy() for f in views], axis=0)
         fp = _sigmoid(frame_logits / self.cfg.temperature_frame)
         tp = _sigmoid(track_logits / self.cfg.temperature_track)
         out, k = [], 0
@@ -118,7 +125,7 @@ class Scorer:
         if len(crops) == 0:
             return []
         with self._lock, torch.inference_mode():
-            logits = self.model.frame_logits(self._features(list(crops))).float().cpu().numpy()
+            logits = self._frame_logits(self._features(list(crops)))
         return [float(v) for v in _sigmoid(logits / self.cfg.temperature_frame)]
 
     def score_image(self, crop: np.ndarray) -> float:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from deepsentry.detector.augment import TRAIN_VIEW_SCALE
 from deepsentry.errors import BadRequest
 
 
@@ -49,6 +50,7 @@ class TrainOptions:
     time_budget_min: float | None = None     # stop after this many minutes of training; the LR schedule
                                              # then follows elapsed time (for shared/slow machines)
     input_size: int | None = None            # override the arch's input size
+    tta_flip: bool = True                    # the weights average each crop's and its mirror's logits
     val_subset: int = 1000                   # val crops scored after each epoch (all at the end)
     progress: bool = True
     version: str = "1"
@@ -96,12 +98,15 @@ def predict_frames(model, loader, device) -> tuple[np.ndarray, np.ndarray]:
     """Frame-head logits and labels over a loader of (single-frame) tracks."""
     import torch
 
+    from deepsentry.detector.model import tta_views
+
     model.eval()
     logits, labels = [], []
     with torch.no_grad():
         for x, lengths, y, fy, _ in loader:
-            feats = model.frame_features(x.to(device))
-            logits.append(model.frame_logits(feats).float().cpu().numpy())
+            views = tta_views(x.to(device), model.cfg)
+            logits.append(np.mean([model.frame_logits(model.frame_features(v)).float().cpu().numpy()
+                                   for v in views], axis=0))
             labels.append(fy.numpy())
     return np.concatenate(logits), np.concatenate(labels)
 
@@ -109,12 +114,14 @@ def predict_frames(model, loader, device) -> tuple[np.ndarray, np.ndarray]:
 def predict_tracks(model, loader, device) -> tuple[np.ndarray, np.ndarray]:
     import torch
 
+    from deepsentry.detector.model import tta_views
+
     model.eval()
     logits, labels = [], []
     with torch.no_grad():
         for x, lengths, y, fy, _ in loader:
-            out = model(x.to(device), lengths)
-            logits.append(out.track_logits.float().cpu().numpy())
+            views = tta_views(x.to(device), model.cfg)
+            logits.append(np.mean([model(v, lengths).track_logits.float().cpu().numpy() for v in views], axis=0))
             labels.append(y.numpy())
     return np.concatenate(logits), np.concatenate(labels)
 
@@ -149,8 +156,7 @@ def _train(opts: TrainOptions) -> dict:
     import torch
     from torch.utils.data import DataLoader
 
-    from deepsentry.detector.calibrate import choose_threshold, choose_uncertain_band, fit_temperature, sigmoid
-    from deepsentry.detector.data import (TrackDataset, ValTrackDataset, collate_tracks, extract_video_tracks,
+    from deepsentry.detector.data import (TrackDataset, collate_tracks, extract_video_tracks,
                                           find_video_dataset, load_images, read_index)
     from deepsentry.detector.model import create_detector, save_weights
     from deepsentry.detector.sbi import cache_landmarks
@@ -164,7 +170,8 @@ def _train(opts: TrainOptions) -> dict:
     run_dir = Path(opts.run_dir) if opts.run_dir else out.parent
     run_dir.mkdir(parents=True, exist_ok=True)
 
-    model = create_detector(opts.arch, input_size=opts.input_size, crop_shift=opts.crop_shift)
+    model = create_detector(opts.arch, input_size=opts.input_size, crop_shift=opts.crop_shift,
+                            view_scale=TRAIN_VIEW_SCALE, tta_flip=opts.tta_flip)
     if opts.init:
         from deepsentry.detector.model import load_weights
 
@@ -209,10 +216,8 @@ def _train(opts: TrainOptions) -> dict:
                             seed=opts.seed, indices=tr_idx, aug_keys=aug_keys,
                             degrade_strength=opts.degrade_strength, p_clean=opts.p_clean)
     tr_groups = [rows[i].group for i in tr_idx]
-    val_ds = TrackDataset(images, labels, sources, cfg, train=False, indices=va_idx)
     val_sources = [sources[i] for i in va_idx]
     nw = max(0, int(opts.workers))
-    val_loader = DataLoader(val_ds, batch_size=128, shuffle=False, num_workers=0, collate_fn=collate_tracks)
     sub = np.random.default_rng(opts.seed).permutation(len(va_idx))[:opts.val_subset]
     sub.sort()
     val_sub_loader = DataLoader(TrackDataset(images, labels, sources, cfg, train=False, indices=va_idx[sub]),
@@ -309,10 +314,41 @@ def _train(opts: TrainOptions) -> dict:
         os.replace(run_dir / "ckpt_last.tmp", run_dir / "ckpt_last.pt")
 
     # ---- calibration on val
+    n_ep = round(epochs_done, 2)
+    trained_on = (f"{index.parent.name}/{index.name}: {len(train_rows)} train crops"
+                  + (f" (excluding source {','.join(opts.exclude_source)})" if opts.exclude_source else "")
+                  + f", {n_ep} epochs, SBI p={p_sbi}" + (f", initialised from {Path(opts.init).name}" if opts.init else ""))
+    model.cfg = cfg.replace(version=opts.version, trained_on=trained_on)
+    metrics = calibrate_on_val(model, images, labels, sources, va_idx, device, seed=opts.seed)
+    metrics.update({"train_seconds": round(time.time() - t_start, 1), "device": device, "epochs_run": n_ep,
+                    "options": {k: str(v) for k, v in asdict(opts).items()}})
+    save_weights(model, out, model.cfg, extra={"metrics": metrics})
+    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    _log(f"wrote {out}; val AUC {metrics['frame']['all']['auc']:.4f}; "
+         + ", ".join(f"{s} {metrics['frame'][s]['auc']:.4f}" for s in metrics["frame"] if s != "all"))
+    return metrics
+
+
+def calibrate_on_val(model, images, labels, sources: list[str], va_idx: np.ndarray, device: str,
+                     seed: int = 0) -> dict:
+    """Fit the temperatures, threshold and uncertain band on the validation crops ``va_idx`` with the
+    model's own preprocessing (``cfg.view_scale``, ``cfg.tta_flip``); sets ``model.cfg`` and returns
+    the validation metrics."""
+    from torch.utils.data import DataLoader
+
+    from deepsentry.detector.calibrate import choose_threshold, choose_uncertain_band, fit_temperature, sigmoid
+    from deepsentry.detector.data import TrackDataset, ValTrackDataset, collate_tracks
+    from deepsentry.detector.metrics import summary
+
     _log("calibrating on the validation split")
+    cfg = model.cfg
+    val_sources = [sources[i] for i in va_idx]
+    val_loader = DataLoader(TrackDataset(images, labels, sources, cfg, train=False, indices=va_idx),
+                            batch_size=128, shuffle=False, num_workers=0, collate_fn=collate_tracks)
     vl, vy = predict_frames(model, val_loader, device)
     t_frame = fit_temperature(vl, vy)
-    tsub = va_idx[np.sort(sub[:400])]
+    sub = np.sort(np.random.default_rng(seed).permutation(len(va_idx))[:400])
+    tsub = va_idx[sub]
     track_loader = DataLoader(ValTrackDataset(np.asarray(images[tsub]), labels[tsub], cfg, length=4),
                               batch_size=32, num_workers=0, collate_fn=collate_tracks)
     tl, ty = predict_tracks(model, track_loader, device)
@@ -320,27 +356,40 @@ def _train(opts: TrainOptions) -> dict:
     p_val = sigmoid(vl / t_frame)
     thr = choose_threshold(p_val, vy)
     band = choose_uncertain_band(p_val, vy, thr)
-    n_ep = round(epochs_done, 2)
-    trained_on = (f"{index.parent.name}/{index.name}: {len(train_rows)} train crops"
-                  + (f" (excluding source {','.join(opts.exclude_source)})" if opts.exclude_source else "")
-                  + f", {n_ep} epochs, SBI p={p_sbi}" + (f", initialised from {Path(opts.init).name}" if opts.init else ""))
-    final_cfg = cfg.replace(temperature_frame=round(t_frame, 4), temperature_track=round(t_track, 4),
-                            threshold=round(thr, 4), uncertain_band=band, version=opts.version,
-                            trained_on=trained_on)
-    model.cfg = final_cfg
-    metrics = {"frame": val_metrics(vl / t_frame, vy, val_sources),
-               "track_pseudo": val_metrics(tl / t_track, ty, [sources[i] for i in tsub]),
-               "calibration": {"temperature_frame": t_frame, "temperature_track": t_track, "threshold": thr,
-                               "uncertain_band": list(band)},
-               "train_seconds": round(time.time() - t_start, 1), "device": device, "epochs_run": n_ep,
-               "options": {k: str(v) for k, v in asdict(opts).items()}}
-    # metrics at the calibrated threshold
-    from deepsentry.detector.metrics import summary
+    model.cfg = cfg.replace(temperature_frame=round(t_frame, 4), temperature_track=round(t_track, 4),
+                            threshold=round(thr, 4), uncertain_band=band)
     src = np.asarray(val_sources)
-    metrics["frame_at_threshold"] = {"all": summary(vy, p_val, thr),
-                                     **{s: summary(vy[src == s], p_val[src == s], thr) for s in sorted(set(val_sources))}}
-    save_weights(model, out, final_cfg, extra={"metrics": metrics})
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    return {"frame": val_metrics(vl / t_frame, vy, val_sources),
+            "track_pseudo": val_metrics(tl / t_track, ty, [sources[i] for i in tsub]),
+            "calibration": {"temperature_frame": t_frame, "temperature_track": t_track, "threshold": thr,
+                            "uncertain_band": list(band), "view_scale": cfg.view_scale, "tta_flip": cfg.tta_flip},
+            "frame_at_threshold": {"all": summary(vy, p_val, thr),
+                                   **{s: summary(vy[src == s], p_val[src == s], thr) for s in sorted(set(val_sources))}}}
+
+
+def recalibrate(weights: Path, data: Path, out: Path, *, view_scale: float | None = None,
+                tta_flip: bool | None = None, device: str = "auto") -> dict:
+    """Refit a weights file's calibration on the validation split of a crop index, optionally with a new
+    view scale or test-time flip (both change the scores, so the calibration must follow them), and
+    write the result to ``out``. The network weights are unchanged."""
+    from deepsentry.detector.data import load_images, read_index
+    from deepsentry.detector.model import load_weights, save_weights
+
+    device = resolve_device(device)
+    index = _index_path(Path(data))
+    if index is None:
+        raise BadRequest(f"--data {data}: no index.csv")
+    rows = [r for r in read_index(index) if r.split == "val"]
+    if not rows:
+        raise BadRequest(f"{index}: no rows in the val split")
+    model, _ = load_weights(Path(weights), device=device)
+    changes = {k: v for k, v in (("view_scale", view_scale), ("tta_flip", tta_flip)) if v is not None}
+    model.cfg = model.cfg.replace(**changes)
+    images = load_images(index.parent, rows, None, progress=False)
+    metrics = calibrate_on_val(model, images, np.array([r.label for r in rows]), [r.source for r in rows],
+                               np.arange(len(rows)), device)
+    metrics["recalibrated_from"] = Path(weights).name
+    save_weights(model, Path(out), model.cfg, extra={"metrics": metrics})
     _log(f"wrote {out}; val AUC {metrics['frame']['all']['auc']:.4f}; "
          + ", ".join(f"{s} {metrics['frame'][s]['auc']:.4f}" for s in metrics["frame"] if s != "all"))
     return metrics

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import secrets
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Callable, Iterable
 
 import cv2
@@ -244,7 +247,9 @@ def read_scores(frame: np.ndarray, *, flip: bool = False, crop_factor: float = 1
     if flip:
         frame = frame[:, ::-1]
     small = _resize(frame, canonical_size(*frame.shape[:2], short=CANONICAL_SHORT * crop_factor))
-    return _riva.decode_scores(_halves(small))
+    # every hypothesis runs at the plain copy's FFT size: one set of cached weight spectra per frame size
+    w, h = canonical_size(*frame.shape[:2])
+    return _riva.decode_scores(_halves(small), fft_hw=(h, w // 2))
 
 
 def _vote(scores: list[np.ndarray]) -> np.ndarray:
@@ -303,6 +308,23 @@ def _result(m: _payload.Match, scores: list[np.ndarray], tests: int, flip: bool,
                            details={"tests": tests, "depth": m.flipped, "decoder": m.decoder})
 
 
+_pool: tuple[int, ThreadPoolExecutor] | None = None
+_pool_lock = threading.Lock()
+
+
+def _read_all(fn: Callable[[int], np.ndarray], idx: range) -> list[np.ndarray]:
+    """``[fn(i) for i in idx]``, on ``_riva._threads()`` threads (NumPy and SciPy's FFT release the GIL)."""
+    global _pool
+    n = _riva._threads()
+    if n <= 1 or len(idx) <= 1:
+        return [fn(i) for i in idx]
+    with _pool_lock:
+        if _pool is None or _pool[0] != n:
+            _pool = (n, ThreadPoolExecutor(n, thread_name_prefix="deepsentry-wm"))
+        pool = _pool[1]
+    return list(pool.map(fn, idx))
+
+
 def spread_order(n: int) -> list[int]:
     """An order of n evenly sampled frames whose every prefix is spread over the clip (0, 2, 4, ..., 1, 3, ...)."""
     return list(range(0, n, 2)) + list(range(1, n, 2))
@@ -323,7 +345,7 @@ def decide(n_frames: int, score: Callable[[int, int], np.ndarray], *, subset: in
     tests = 0
     for h, (flip, crop) in enumerate(HYPOTHESES):
         probe = first if h == 0 else min(subset, first)
-        scores = [score(h, i) for i in range(probe)]
+        scores = _read_all(partial(score, h), range(probe))
         m, t = _check(scores)
         tests += t
         if m is None:
@@ -333,7 +355,7 @@ def decide(n_frames: int, score: Callable[[int, int], np.ndarray], *, subset: in
         else:
             more = first
         if more > probe:
-            scores += [score(h, i) for i in range(probe, more)]
+            scores += _read_all(partial(score, h), range(probe, more))
             full, t = _check(scores)
             tests += t
             m = full or m

@@ -38,6 +38,29 @@ def test_inference_crop_equals_training_tensor(mtcnn_box):
     assert torch.allclose(infer, expect, atol=1e-6)
 
 
+def test_view_scale_frames_inference_like_the_training_windows(mtcnn_box):
+    """Training sees windows of 0.85-1.0 of each dataset crop; with ``view_scale`` the pipeline's crop of
+    a frame and the validation path's view of the dataset-framed crop are the same picture."""
+    from deepsentry.detector.augment import TRAIN_VIEW_SCALE, WINDOW_SCALE
+    from deepsentry.detector.model import dataset_crop, model_view
+
+    assert WINDOW_SCALE[0] < TRAIN_VIEW_SCALE < WINDOW_SCALE[1]
+    cfg = DetectorCfg(crop_shift=0.1, view_scale=TRAIN_VIEW_SCALE)
+    frame = astronaut()
+    infer = preprocess_batch([face_crop(frame, mtcnn_box, cfg)], cfg)[0]
+    framed = dataset_crop(frame, mtcnn_box, cfg, 400)          # how video datasets are cut for training
+    assert np.array_equal(framed, crop_face(frame, mtcnn_box, cfg.margin, 400, cfg.crop_shift))
+    view = model_view(framed, cfg)
+    assert view.shape[:2] == (370, 370)
+    val = eval_tensor(framed, cfg)
+    # same picture, resampled along two routes: equal up to interpolation
+    assert float((infer - val).abs().mean()) < 0.03, float((infer - val).abs().mean())
+    # and not the unnarrowed crop
+    wide = preprocess_batch([crop_face(frame, mtcnn_box, cfg.margin, cfg.input_size, cfg.crop_shift)], cfg)[0]
+    assert float((infer - wide).abs().mean()) > 3 * float((infer - val).abs().mean())
+    assert model_view(framed, DetectorCfg()) is framed
+
+
 def test_margin_matches_training_crops(mtcnn_box):
     """The dataset's crops are tight (brow to chin): the MTCNN box is ~1.3-1.4x their side. The margin
     in the config reproduces that scale from a detector box."""
@@ -110,6 +133,30 @@ def test_score_tracks_batched_equals_alone_and_is_calibrated(tiny_scorer):
     assert tiny_scorer.score_tracks([]) == []
     with pytest.raises(BadRequest):
         tiny_scorer.score_tracks([np.zeros((0, s, s, 3), np.uint8)])
+
+
+def test_tta_flip_averages_a_crop_and_its_mirror(tmp_path):
+    torch.manual_seed(1)
+    m = create_detector("tiny_test")
+    path = tmp_path / "tta.pt"
+    save_weights(m, path, m.cfg.replace(tta_flip=True, temperature_frame=1.5))
+    tta = load_scorer(path)
+    s = tta.cfg.input_size
+    rng = np.random.default_rng(5)
+    crop = rng.integers(0, 256, (s, s, 3), dtype=np.uint8)
+    mirror = np.ascontiguousarray(crop[:, ::-1])
+    # a mirrored face is the same evidence: with TTA both score the same, frame and track heads alike
+    assert tta.score_image(crop) == pytest.approx(tta.score_image(mirror), abs=1e-6)
+    a, b = tta.score_tracks([np.stack([crop, crop]), np.stack([mirror, mirror])])
+    assert a.fake_prob == pytest.approx(b.fake_prob, abs=1e-6)
+    # and the score is the mean of the two views' logits
+    m.eval()
+    with torch.no_grad():
+        x = preprocess_batch([crop, mirror], m.cfg)
+        logits = m.frame_logits(m.frame_features(x))
+    expected = 1 / (1 + np.exp(-float(logits.mean()) / 1.5))
+    assert tta.score_image(crop) == pytest.approx(expected, abs=1e-5)
+    assert abs(float(logits[0] - logits[1])) > 1e-4     # the untrained net is not mirror-symmetric itself
 
 
 def test_load_scorer_explicit_missing_path(tmp_path):

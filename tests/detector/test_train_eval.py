@@ -239,3 +239,25 @@ def test_train_init_from_weights(tiny_weights, tiny_index, tmp_path):
     assert all(torch.allclose(wa[k], wb[k], atol=1e-4) for k in wa)
     fresh = dict(create_detector("tiny_test").named_parameters())
     assert not all(torch.allclose(wa[k], fresh[k], atol=1e-4) for k in wa)
+
+
+def test_calibrate_cli_refits_for_a_new_view(tiny_weights, tiny_index, tmp_path, capsys):
+    """``deepsentry calibrate`` keeps the network, stores the new view/TTA and refits the calibration
+    on the val split; eval then reports the new scores."""
+    from deepsentry.cli import main
+
+    out = tmp_path / "recal.pt"
+    assert main(["calibrate", str(tiny_weights), "--data", str(tiny_index), "--out", str(out),
+                 "--view-scale", "0.9", "--tta-flip", "--device", "cpu"]) == 0
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert printed["view_scale"] == 0.9 and printed["tta_flip"] is True
+    a, _ = load_weights(tiny_weights)
+    b, blob = load_weights(out)
+    assert b.cfg.view_scale == 0.9 and b.cfg.tta_flip and a.cfg.view_scale == 0.925 and a.cfg.tta_flip
+    assert b.cfg.temperature_frame == pytest.approx(printed["temperature_frame"], abs=1e-4)
+    assert blob["extra"]["metrics"]["recalibrated_from"] == "tiny.pt"
+    wa, wb = a.state_dict(), b.state_dict()
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert main(["eval", str(tiny_index / "index.csv"), "--weights", str(out), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["n"] == 8 and report["threshold"] == pytest.approx(b.cfg.threshold)

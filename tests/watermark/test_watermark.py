@@ -87,6 +87,20 @@ def test_fft_networks_match_onnxruntime():
     s_onnx = _riva.decode_scores(halves + r_fft, backend="onnx")
     assert np.abs(s_fft - s_onnx).max() < 1e-3 * max(1.0, float(np.abs(s_onnx).max()))
     assert np.mean((s_fft > 0) == (words > 0.5)) > 0.9
+    # a smaller copy (a crop hypothesis) read at the full copy's FFT size: same scores as onnxruntime
+    small_crop = np.ascontiguousarray((halves + r_fft)[:, 10:138, 7:121])
+    s_pad = _riva.decode_scores(small_crop, fft_hw=halves.shape[1:3])
+    s_ref = _riva.decode_scores(small_crop, backend="onnx")
+    assert np.abs(s_pad - s_ref).max() < 1e-3 * max(1.0, float(np.abs(s_ref).max()))
+
+
+def test_fft_reader_loads_without_onnxruntime():
+    """Reading the mark needs only NumPy/SciPy: importing invisible-watermark (which pulls in
+    onnxruntime, ~1.3 s) is left to the reference backend."""
+    code = ("import sys, numpy as np; from deepsentry.watermark import detect_frames; "
+            "from tests.mediautil import astronaut; r = detect_frames([astronaut()]); "
+            "assert r is None, r; assert 'onnxruntime' not in sys.modules and 'imwatermark' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120)
 
 
 # ------------------------------------------------------------------------------------------- images
@@ -156,6 +170,22 @@ def test_reencoded_clip_still_yields_its_id(marked_clip, wm_dir):
     crf28 = write_clip(wm_dir / "crf28.mp4", frames, crf=28)
     r = detect(crf28)
     assert r is not None and r.id == wm_id and r.frames_decoded == DETECT_FRAMES
+
+
+def test_parallel_reads_decide_exactly_like_one_thread(marked_clip, monkeypatch):
+    """Frames are read on several threads; the scores, their order and so the decision do not change."""
+    from deepsentry.watermark import load_frames
+
+    path, wm_id, _ = marked_clip
+    _, frames = load_frames(path, DETECT_FRAMES)
+    crop = [np.ascontiguousarray(f[54:-54, 96:-96]) for f in frames]        # centre crop to 80 %
+    results = {}
+    for threads in ("1", "3"):
+        monkeypatch.setenv("DEEPSENTRY_WM_THREADS", threads)
+        results[threads] = (detect_frames(frames), detect_frames(crop))
+    assert results["1"] == results["3"]
+    plain, cropped = results["3"]
+    assert plain.id == wm_id and cropped.id == wm_id
 
 
 def test_unmarked_video_yields_none(wm_dir):
