@@ -51,6 +51,10 @@ bit accuracy after CRF 35: 0.65 -> 0.69 on a static-background clip).
 *Geometry.* The reader tries, in order: as is; centre crop to 80 % (read at 0.8x canonical scale);
 horizontal flip (flip back); crop to 60 %. The plain hypothesis reads all sampled frames; the others
 read 5 first and go on (to 8, or 16 when they look marked) only if those pass or look marked. Off-centre crops move the A/B split and are not handled.
+Every hypothesis runs the decoder at the plain copy's FFT size, so one set of cached weight spectra serves
+them all, and the frames of a probe are read in parallel (DEEPSENTRY_WM_THREADS, default the CPU count up
+to 4): a 10 s 720p clip reads in 0.96 s marked / 2.3 s unmarked on this 2-core machine (1.6 / 5.5 s on one
+thread).
 
 *Still images* are marked adaptively: after the first pass the mark is read back on the canonical copy
 and up to three more encoder passes are mixed into a half whose weakest bit scores below 4, within the
