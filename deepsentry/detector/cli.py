@@ -53,6 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     tta.add_argument("--tta-flip", dest="tta_flip", action="store_true", default=None,
                      help="average each crop's and its mirror image's logits")
     tta.add_argument("--no-tta-flip", dest="tta_flip", action="store_false")
+    c.add_argument("--version", default=None, help="version string to store (default: keep the file's)")
     c.add_argument("--device", default="auto")
     c.set_defaults(func=_calibrate)
 
@@ -87,7 +88,7 @@ def _calibrate(args) -> int:
     from deepsentry.detector.train import recalibrate
 
     metrics = recalibrate(args.weights, args.data, args.out, view_scale=args.view_scale, tta_flip=args.tta_flip,
-                          device=args.device)
+                          version=args.version, device=args.device)
     f = metrics["frame"]
     print(json.dumps({"weights": str(args.out), "val_auc": f["all"]["auc"], **metrics["calibration"],
                       **{f"val_auc_{s}": f[s]["auc"] for s in f if s != "all"}}))

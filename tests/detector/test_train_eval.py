@@ -248,12 +248,13 @@ def test_calibrate_cli_refits_for_a_new_view(tiny_weights, tiny_index, tmp_path,
 
     out = tmp_path / "recal.pt"
     assert main(["calibrate", str(tiny_weights), "--data", str(tiny_index), "--out", str(out),
-                 "--view-scale", "0.9", "--tta-flip", "--device", "cpu"]) == 0
+                 "--view-scale", "0.9", "--tta-flip", "--version", "1.1", "--device", "cpu"]) == 0
     printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert printed["view_scale"] == 0.9 and printed["tta_flip"] is True
     a, _ = load_weights(tiny_weights)
     b, blob = load_weights(out)
     assert b.cfg.view_scale == 0.9 and b.cfg.tta_flip and a.cfg.view_scale == 0.925 and a.cfg.tta_flip
+    assert b.cfg.version == "1.1" and a.cfg.version == "1"
     assert b.cfg.temperature_frame == pytest.approx(printed["temperature_frame"], abs=1e-4)
     assert blob["extra"]["metrics"]["recalibrated_from"] == "tiny.pt"
     wa, wb = a.state_dict(), b.state_dict()
