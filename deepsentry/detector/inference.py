@@ -89,9 +89,6 @@ class Scorer:
                     views[k].append(self.model.frame_features(xv))
         return [torch.cat(v) for v in views]
 
-    def _frame_logits(self, views) -> np.ndarray:
-        return np.mean([self.model.frame_logits(f).float().cpu().numpy() for f in views], axis=0)
-
     def score_tracks(self, tracks: list[np.ndarray]) -> list[TrackScore]:
         """Score face tracks: each a (T, S, S, 3) RGB uint8 array of one face's crops in time order
         (S should be ``cfg.input_size``; other sizes are resized). All frames of all tracks go through the
@@ -107,9 +104,8 @@ class Scorer:
         lengths = [a.shape[0] for a in arrays]
         flat = [c for a in arrays for c in a]
         with self._lock, torch.inference_mode():
-            views = self._features(flat)
-            frame_logits = self._frame_logits(views)
-            track_logits = np.mean([self.model.track_logits(f, lengths).float().cpu().numpy() for f in views], axis=0)
+            frame, track = self.model.view_logits(self._features(flat), lengths)
+            frame_logits, track_logits = frame.float().cpu().numpy(), track.float().cpu().numpy()
         fp = _sigmoid(frame_logits / self.cfg.temperature_frame)
         tp = _sigmoid(track_logits / self.cfg.temperature_track)
         out, k = [], 0
@@ -125,7 +121,7 @@ class Scorer:
         if len(crops) == 0:
             return []
         with self._lock, torch.inference_mode():
-            logits = self._frame_logits(self._features(list(crops)))
+            logits = self.model.view_logits(self._features(list(crops)))[0].float().cpu().numpy()
         return [float(v) for v in _sigmoid(logits / self.cfg.temperature_frame)]
 
     def score_image(self, crop: np.ndarray) -> float:

@@ -233,6 +233,14 @@ class DeepfakeDetector(nn.Module):
         _, (h, _) = self.lstm(packed)
         return self.track_head(h[-1]).squeeze(1)
 
+    def view_logits(self, views: list[torch.Tensor], lengths: torch.Tensor | list[int] | None = None
+                    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Frame logits and (with ``lengths``) track logits, each the mean over the test-time views'
+        features (``views``: one (N, D) feature tensor per batch of :func:`tta_views`)."""
+        frame = torch.stack([self.frame_logits(f) for f in views]).mean(0)
+        track = None if lengths is None else torch.stack([self.track_logits(f, lengths) for f in views]).mean(0)
+        return frame, track
+
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | list[int] | None = None) -> DetectorOutput:
         """``x``: (N,3,S,S) frames of all tracks end to end; ``lengths``: frames per track (default:
         each frame is its own track)."""

@@ -104,9 +104,8 @@ def predict_frames(model, loader, device) -> tuple[np.ndarray, np.ndarray]:
     logits, labels = [], []
     with torch.no_grad():
         for x, lengths, y, fy, _ in loader:
-            views = tta_views(x.to(device), model.cfg)
-            logits.append(np.mean([model.frame_logits(model.frame_features(v)).float().cpu().numpy()
-                                   for v in views], axis=0))
+            views = [model.frame_features(v) for v in tta_views(x.to(device), model.cfg)]
+            logits.append(model.view_logits(views)[0].float().cpu().numpy())
             labels.append(fy.numpy())
     return np.concatenate(logits), np.concatenate(labels)
 
@@ -120,8 +119,8 @@ def predict_tracks(model, loader, device) -> tuple[np.ndarray, np.ndarray]:
     logits, labels = [], []
     with torch.no_grad():
         for x, lengths, y, fy, _ in loader:
-            views = tta_views(x.to(device), model.cfg)
-            logits.append(np.mean([model(v, lengths).track_logits.float().cpu().numpy() for v in views], axis=0))
+            views = [model.frame_features(v) for v in tta_views(x.to(device), model.cfg)]
+            logits.append(model.view_logits(views, lengths)[1].float().cpu().numpy())
             labels.append(y.numpy())
     return np.concatenate(logits), np.concatenate(labels)
 
@@ -324,9 +323,13 @@ def _train(opts: TrainOptions) -> dict:
                     "options": {k: str(v) for k, v in asdict(opts).items()}})
     save_weights(model, out, model.cfg, extra={"metrics": metrics})
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    _log(f"wrote {out}; val AUC {metrics['frame']['all']['auc']:.4f}; "
-         + ", ".join(f"{s} {metrics['frame'][s]['auc']:.4f}" for s in metrics["frame"] if s != "all"))
+    _log_written(out, metrics)
     return metrics
+
+
+def _log_written(out: Path, metrics: dict) -> None:
+    f = metrics["frame"]
+    _log(f"wrote {out}; val AUC {f['all']['auc']:.4f}; " + ", ".join(f"{s} {f[s]['auc']:.4f}" for s in f if s != "all"))
 
 
 def calibrate_on_val(model, images, labels, sources: list[str], va_idx: np.ndarray, device: str,
@@ -391,6 +394,5 @@ def recalibrate(weights: Path, data: Path, out: Path, *, view_scale: float | Non
                                np.arange(len(rows)), device)
     metrics["recalibrated_from"] = Path(weights).name
     save_weights(model, Path(out), model.cfg, extra={"metrics": metrics})
-    _log(f"wrote {out}; val AUC {metrics['frame']['all']['auc']:.4f}; "
-         + ", ".join(f"{s} {metrics['frame'][s]['auc']:.4f}" for s in metrics["frame"] if s != "all"))
+    _log_written(out, metrics)
     return metrics
