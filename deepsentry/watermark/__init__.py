@@ -15,7 +15,8 @@ same outputs to float32 rounding (a test compares them with onnxruntime).
 38.4 dB PSNR; a fixed uniform dither before rounding makes that cost continuous in the gain (without
 it the pattern rounds to +-3 or +-4 grey levels: 39.2 or 36.7 dB, nothing between). The mark is tied
 to the frame's geometry, not its pixel count: a downscale or re-encode is undone by resizing to the
-same canonical size, and the reader costs the same for 4K as for 360p.
+same canonical size, and the reader costs the same for 4K as for 360p. (A refined residual, below, is
+no longer near-binary: same energy, but single pixels reach about +-13 grey levels.)
 
 *Payload: id + check in every frame.* Each frame carries two words: the left half of the canonical
 copy A = id XOR a fixed whitening mask, the right half B = P(id), P a keyed 4-round Feistel
@@ -56,13 +57,23 @@ them all, and the frames of a probe are read in parallel (DEEPSENTRY_WM_THREADS,
 to 4): a 10 s 720p clip reads in 0.96 s marked / 2.3 s unmarked on this 2-core machine (1.6 / 5.5 s on one
 thread).
 
-*Still images* are marked adaptively: after the first pass the mark is read back on the canonical copy
-and up to three more encoder passes are mixed into a half whose weakest bit scores below 4, within the
-same PSNR budget.
+*Refinement: the residual fitted to the decoder* (``_refine``). The encoder writes the id in one pass
+without checking how the decoder reads it, so on some content a few bits read wrong even untouched
+(flat scenes, fine regular textures) and more encoder passes do not fix that. The residual, scaled to
+the PSNR budget, is moved by normalised gradient steps through a torch copy of the decoder (same
+weights; ``_riva.torch_decoder``) that raise every bit's margin to 6 on the canonical copy as it is,
+blurred and noisy like a lossy re-encode, centre-cropped to 80 % and darkened by 20 grey levels. The
+L2 norm is kept and ``_apply`` re-fits the gain to the PSNR target, so the cost stays 38.4 dB. *Still
+images* always get up to 8 steps (7.9 s for a 720p image on this loaded CPU) and keep the one-pass mark
+in the rare case it reads better on the image actually written. Video key frames get
+``DEEPSENTRY_WM_REFINE`` steps (``embed_video(refine=)``, ``deepsentry watermark embed --refine``): by
+default 4 on a GPU and none on the CPU, where 4 steps per key frame cost 1.4-2.2 s per frame on this
+loaded 2-core machine, over ten times the embedding budget (the GPU default was not measured: no GPU
+was lent to this project when it was written).
 
-*Limits (see the table):* content without texture (flat synthetic gradients) takes the mark poorly and
-loses it under strong compression; downscales below ~200 px short side (0.25x) lose it; crops to 60 %
-mostly do.
+*Limits (see the table):* without refinement (video on a CPU), content without texture (flat synthetic
+gradients) takes the mark poorly and loses it under strong compression; downscales below ~200 px short
+side (0.25x) lose the mark on video; crops to 60 % mostly do, refined or not.
 """
 
 from deepsentry.watermark._core import (

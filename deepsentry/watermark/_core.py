@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from deepsentry.errors import BadRequest, WatermarkError
-from deepsentry.watermark import _payload, _riva
+from deepsentry.watermark import _payload, _refine, _riva
 
 CANONICAL_SHORT = 160        # short side of the canonical copy the networks see
 STRENGTH = 6.0               # largest residual gain on top of RivaGAN's own output (the PSNR budget binds first)
@@ -21,10 +21,6 @@ TARGET_PSNR = 38.4           # the gain is set so that the rounded residual cost
 REUSE_MAD = 12.0             # video: reuse the last residual unless the (motion-compensated) canonical copy
                              # changed by this much (a cut) ...
 REUSE_MAX_AGE = _payload.SEGMENT_FRAMES - 1   # ... for at most this many frames after its key frame
-MAX_BOOST_ROUNDS = 3         # extra encoder passes for still images whose bits are weak
-BOOST_STEP = 0.35            # weight of each extra pass's residual (the total is rescaled to the PSNR budget)
-BOOST_MARGIN = 4.0           # decoder score every bit should reach on the clean canonical copy
-MIN_PSNR = 38.0              # boosting stops before the marked image drops below this
 VOTE_CLIP = 8.0              # per-frame scores are clipped to +-VOTE_CLIP before voting
 FRAME_AGREE_BITS = 58        # a frame "agrees" when >= this many of its 64 bits match the final id
 
@@ -82,8 +78,10 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 class FrameMarker:
     """Marks frames of one size with one id. Build once per clip; ``mark`` is called per frame.
 
-    ``adaptive=True`` (used for still images) re-reads the mark on the canonical copy and runs up to
-    ``MAX_BOOST_ROUNDS`` more encoder passes on weak halves, stopping above ``MIN_PSNR``.
+    ``refine``: gradient steps that adapt each encoder residual to how the decoder reads it (see
+    ``_refine``; the PSNR budget is kept); ``adaptive=True`` (still images) defaults it to
+    ``_refine.STEPS``; video defaults to ``_refine.default_video_steps()`` (on a GPU, or as set by
+    DEEPSENTRY_WM_REFINE; 0 on the CPU: one encoder pass per residual).
     ``reuse=True`` (video) keeps the last residual (and its gain) for up to ``REUSE_MAX_AGE`` frames
     while the polarity is unchanged, i.e. the encoder runs at most once per segment: the global
     motion since the frame it was computed on is estimated by phase correlation of the canonical
@@ -97,7 +95,8 @@ class FrameMarker:
     """
 
     def __init__(self, wm_id: int, width: int, height: int, *, strength: float = STRENGTH,
-                 adaptive: bool = False, reuse: bool = False, polarity: bool = False) -> None:
+                 adaptive: bool = False, reuse: bool = False, polarity: bool = False,
+                 refine: int | None = None) -> None:
         self.wm_id = _check_id(wm_id)
         self.width, self.height = int(width), int(height)
         if min(self.width, self.height) < 16:
@@ -106,6 +105,9 @@ class FrameMarker:
         self.adaptive = adaptive
         self.reuse = reuse and not adaptive
         self.polarity = polarity and not adaptive
+        if refine is None:
+            refine = _refine.STEPS if adaptive else _refine.default_video_steps()
+        self.refine = max(0, int(refine))
         self._index = 0
         self._key_pol = 0
         self._key: np.ndarray | None = None
@@ -119,15 +121,13 @@ class FrameMarker:
         self.words = np.stack([a, b])
         self.signs = self.words * 2.0 - 1.0
         _riva.load("encoder")
-        if adaptive:
+        if self.refine:
             _riva.load("decoder")
 
-    def _residual(self, small: np.ndarray, which: np.ndarray | None = None, pol: int = 0) -> np.ndarray:
-        """Canonical-size residual for the two halves (zero for halves not in ``which``)."""
+    def _residual(self, small: np.ndarray, pol: int = 0) -> np.ndarray:
+        """Canonical-size encoder residual for the two halves (words inverted when ``pol``)."""
         halves = _halves(small)
         res = _riva.encode_residual(halves, 1.0 - self.words if pol else self.words)
-        if which is not None:
-            res[~which] = 0.0
         out = np.zeros(small.shape, np.float32)
         half = halves.shape[2]
         out[:, :half] = res[0]
@@ -199,27 +199,25 @@ class FrameMarker:
                 return self._apply(frame, moved, self._key_gain)[0]
         residual = self._residual(small, pol=pol)
         self.stats["encoded"] += 1
+        if self.refine:
+            # refine at the gain the budget allows; _apply then re-fits the gain to the refined pattern
+            g = self.gain(cv2.resize(residual, (self.width, self.height), interpolation=cv2.INTER_LINEAR))
+            refined = _refine.refine(small, residual * g, -self.signs if pol else self.signs, self.refine)
+            if self.adaptive:
+                # a still: the steps model the canonical copy, not the rounded full-size image, so check
+                # the image actually written and keep the one-pass mark in the rare case it reads better
+                marked = self._apply(frame, refined)[0]
+                plain = self._apply(frame, residual)[0]
+                return marked if self._worst_margin(marked) >= self._worst_margin(plain) else plain
+            residual = refined
         marked, g = self._apply(frame, residual)
         if self.reuse:
             self._key, self._key_residual, self._age, self._key_pol, self._key_gain = small, residual, 0, pol, g
-        if not self.adaptive:
-            return marked
-        for _ in range(MAX_BOOST_ROUNDS):
-            margins = self._margins(marked)
-            weak = margins.min(axis=1) < BOOST_MARGIN
-            if not weak.any():
-                break
-            small_marked = _resize(marked, self.canonical).astype(np.float32)
-            boosted = residual + BOOST_STEP * self._residual(small_marked, weak)
-            candidate = self._apply(frame, boosted)[0]
-            if psnr(candidate, frame) < MIN_PSNR:
-                break
-            residual, marked = boosted, candidate
         return marked
 
-    def _margins(self, marked: np.ndarray) -> np.ndarray:
-        scores = _riva.decode_scores(_halves(_resize(marked, self.canonical)))
-        return scores * self.signs
+    def _worst_margin(self, marked: np.ndarray) -> float:
+        """The weakest bit's decoder score (times its sign) on the canonical copy of a marked still."""
+        return float((_riva.decode_scores(_halves(_resize(marked, self.canonical))) * self.signs).min())
 
 
 @dataclass(frozen=True)
@@ -380,6 +378,6 @@ def detect_frames(frames: Iterable[np.ndarray], *, subset: int = 5, first: int |
 
 
 def embed_image(image: np.ndarray, wm_id: int) -> np.ndarray:
-    """Mark one RGB uint8 image (adaptive strength); returns a new array of the same shape."""
+    """Mark one RGB uint8 image (refined against the decoder, see ``_refine``); returns a new array of the same shape."""
     image = _check_frame(image)
     return FrameMarker(wm_id, image.shape[1], image.shape[0], adaptive=True).mark(image)

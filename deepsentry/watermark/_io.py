@@ -208,11 +208,12 @@ def embed_image_file(src: str | Path, dst: str | Path, wm_id: int) -> None:
 
 
 def embed_video(src: str | Path, dst: str | Path, wm_id: int, *, crf: int = 18, preset: str = "veryfast",
-                reuse: bool = True) -> dict[str, int]:
+                reuse: bool = True, refine: int | None = None) -> dict[str, int]:
     """Decode ``src``, mark every frame, re-encode H.264 (yuv420p) to ``dst``; audio is copied as is.
 
     Returns counts: ``frames`` written, ``encoded`` (encoder runs) and ``reused`` (near-static frames
     that reused the previous residual; ``reuse=False`` runs the encoder on every frame).
+    ``refine``: gradient steps per encoder run (see :class:`FrameMarker`; default: on a GPU only).
     """
     import av
 
@@ -229,7 +230,7 @@ def embed_video(src: str | Path, dst: str | Path, wm_id: int, *, crf: int = 18, 
         rate = vin.average_rate or vin.guessed_rate or Fraction(25)
         width, height = vin.codec_context.width, vin.codec_context.height
         width, height = width - width % 2, height - height % 2
-        marker = FrameMarker(wm_id, width, height, reuse=reuse, polarity=True)
+        marker = FrameMarker(wm_id, width, height, reuse=reuse, polarity=True, refine=refine)
         out = av.open(str(dst), "w")
         vout = out.add_stream("libx264", rate=rate)
         vout.width, vout.height = width, height

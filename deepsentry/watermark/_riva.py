@@ -316,6 +316,35 @@ def _fft_decode(x: np.ndarray, fft_hw: tuple[int, int] | None = None) -> np.ndar
     return np.mean((c2 * att).reshape(x.shape[0], c2.shape[1], -1), axis=2)
 
 
+@lru_cache(maxsize=2)
+def torch_decoder(device: str = "cpu"):
+    """The decoder as a differentiable torch function on ``device``: (N, 3, H, W) in [-1, 1] -> (N, 32) scores.
+
+    Same weights and layers as :func:`decode_scores` (direct 11x11 convolutions: with autograd they
+    were faster on this CPU than torch's FFT). Used to refine a residual by gradient steps (``_refine``).
+    """
+    import torch
+    import torch.nn.functional as F
+
+    net = _net("decoder")
+    def t(a):
+        return torch.from_numpy(np.array(a, np.float32)).to(device)
+
+    conv = {k: (t(getattr(net, k).weight), t(getattr(net, k).bias)) for k in ("att0", "att3", "conv0", "conv3")}
+    bn = {k: (t(v[0]), t(v[1])) for k, v in (("att2", net.bn_att2), ("att5", net.bn_att5), ("conv2", net.bn_conv2))}
+
+    def layer(x, name, norm):
+        y = torch.tanh(F.conv2d(x, *conv[name], padding=RADIUS))
+        return y * bn[norm][0] + bn[norm][1]
+
+    def decode(x):
+        att = torch.softmax(layer(layer(x, "att0", "att2"), "att3", "att5"), dim=1)
+        c = F.conv2d(layer(x, "conv0", "conv2"), *conv["conv3"], padding=RADIUS)
+        return (c * att).flatten(2).mean(2)
+
+    return decode
+
+
 # ------------------------------------------------------------------------------ onnxruntime (reference)
 def session(name: str):
     """The cached onnxruntime session for ``encoder`` or ``decoder`` (reference backend)."""

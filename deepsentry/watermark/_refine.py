@@ -1,0 +1,118 @@
+"""Refining the encoder's residual by gradient steps through the decoder.
+
+RivaGAN's encoder writes the id in one pass, without looking at how its own decoder will read the
+result: on some content (flat scenes, fine regular textures) a few bits read wrong even untouched,
+and those errors are not noise, so more frames or more encoder passes do not fix them. Here the
+residual, kept at its PSNR budget (its L2 norm on the canonical copy), is moved by normalised
+gradient steps that raise every bit's decoder margin on the canonical copy as it is and as the web
+changes it (:func:`views`): blurred and noisy like a lossy re-encode, centre-cropped to 80 %, darkened
+by 20 grey levels. ``bench/watermark_robustness.py`` (50 stills, 2026-11-28): exact-id recovery on
+photos went from 78-93 % to 100 % for every attack but the 60 % crop (47 -> 67 %) and brightness + JPEG
+(96 %); flat synthetic scenes from 0 % to 80-100 %.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from deepsentry.errors import WatermarkError
+
+STEPS = 8            # gradient steps for a still image
+VIDEO_STEPS = 4      # ... for each video key frame, when a GPU makes them cheap (see default_video_steps)
+STEP = 0.15          # each step moves the residual by this fraction of its norm
+MARGIN = 6.0         # decoder score (times the bit's sign) each bit should reach in every view
+CROP = 0.8           # the crop view (the reader's second geometric hypothesis)
+DARKER = 20.0        # grey levels taken off in the brightness view
+NOISE = 3.0          # sigma of the noise added to the lossy view
+
+
+def device() -> str:
+    """Where the steps run: the first CUDA device when torch sees one, else the CPU."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def default_video_steps() -> int:
+    """Steps per video key frame: ``DEEPSENTRY_WM_REFINE`` if set, else VIDEO_STEPS on a GPU and 0 on
+    the CPU (there a key frame's steps cost ~2 s, 0.4 s per frame: four times the embedding budget)."""
+    env = os.environ.get("DEEPSENTRY_WM_REFINE", "").strip()
+    if env:
+        try:
+            steps = int(env)
+        except ValueError:
+            steps = -1
+        if steps < 0:
+            raise WatermarkError(f"DEEPSENTRY_WM_REFINE must be a number of steps (0, 1, 2, ...), got {env!r}",
+                                 code="bad_setting")
+        return steps
+    try:
+        return VIDEO_STEPS if device() != "cpu" else 0
+    except ImportError:  # pragma: no cover - torch is a dependency
+        return 0
+
+
+def _halves(x):
+    """(3, H, W) in 0..255 -> (2, 3, H, W/2) decoder input in [-1, 1] (the two words' halves)."""
+    import torch
+
+    half = x.shape[2] // 2
+    return torch.stack([x[:, :, :half], x[:, :, half:2 * half]]) * (1.0 / 127.5) - 1.0
+
+
+def views(x, generator):
+    """What the reader may see of the canonical copy ``x`` (3, H, W): a list of decoder batches."""
+    import torch
+    import torch.nn.functional as F
+
+    blur = F.avg_pool2d(F.pad(x[None], (1, 1, 1, 1), mode="replicate"), 3, stride=1)[0]
+    # lossy: chroma detail gone, half the luma detail left, quantisation-like noise
+    noise = torch.randn(x.shape, generator=generator).to(x.device)
+    lossy = blur + (x - blur).mean(0, keepdim=True) * 0.5 + noise * NOISE
+    h, w = x.shape[1:]
+    ch, cw = int(h * CROP), int(w * CROP) // 2 * 2
+    y0, x0 = (h - ch) // 2, (w - cw) // 2
+    same = torch.cat([_halves(x), _halves(lossy), _halves((x - DARKER).clamp(0.0, 255.0))])
+    return [same, _halves(x[:, y0:y0 + ch, x0:x0 + cw])]
+
+
+def refine(small: np.ndarray, residual: np.ndarray, signs: np.ndarray, steps: int = STEPS) -> np.ndarray:
+    """``residual`` (H x W x 3, grey levels, at its intended gain) moved by up to ``steps`` gradient
+    steps so that the decoder reads ``signs`` (2 x 32, +-1: the two words) from ``small + residual``
+    with margin in every view; the L2 norm is kept. Stops early when every margin is met."""
+    import torch
+
+    # autograd on whatever the caller's mode (the decoder's weights are built under the same guard)
+    with torch.inference_mode(False), torch.enable_grad():
+        return _steps(small, residual, signs, steps)
+
+
+def _steps(small: np.ndarray, residual: np.ndarray, signs: np.ndarray, steps: int) -> np.ndarray:
+    import torch
+
+    from deepsentry.watermark._riva import torch_decoder
+
+    dev = device()
+    decode = torch_decoder(dev)
+    x0 = torch.from_numpy(np.ascontiguousarray(small.transpose(2, 0, 1), dtype=np.float32)).to(dev)
+    r = torch.from_numpy(np.ascontiguousarray(residual.transpose(2, 0, 1), dtype=np.float32)).to(dev)
+    norm = float(r.norm())
+    if steps <= 0 or norm == 0.0:
+        return residual
+    target = torch.from_numpy(np.asarray(signs, np.float32)).to(dev)
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(steps):
+        r.requires_grad_(True)
+        loss = 0.0
+        for batch in views(x0 + r, gen):
+            margins = decode(batch) * target.repeat(batch.shape[0] // 2, 1)
+            loss = loss + torch.relu(MARGIN - margins).sum()
+        if float(loss.detach()) == 0.0:
+            break
+        (grad,) = torch.autograd.grad(loss, r)
+        with torch.no_grad():
+            r = r - (STEP * norm) * grad / (grad.norm() + 1e-12)
+            r = r * (norm / float(r.norm()))
+    return r.detach().cpu().numpy().transpose(1, 2, 0).copy()
