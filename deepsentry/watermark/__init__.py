@@ -64,11 +64,11 @@ the PSNR budget, is moved by normalised gradient steps through a torch copy of t
 weights; ``_riva.torch_decoder``) that raise every bit's margin to 6 on the canonical copy as it is,
 blurred and noisy like a lossy re-encode, centre-cropped to 80 % and darkened by 20 grey levels. The
 L2 norm is kept and ``_apply`` re-fits the gain to the PSNR target, so the cost stays 38.4 dB. *Still
-images* always get up to 8 steps (7.9 s for a 720p image on this loaded CPU) and keep the one-pass mark
+images* always get up to 8 steps (5.1 s for a 720p image on this idle CPU) and keep the one-pass mark
 in the rare case it reads better on the image actually written. Video key frames get
 ``DEEPSENTRY_WM_REFINE`` steps (``embed_video(refine=)``, ``deepsentry watermark embed --refine``): by
-default 4 on a GPU and none on the CPU, where 4 steps per key frame cost 1.4-2.2 s per frame on this
-loaded 2-core machine, over ten times the embedding budget (the GPU default was not measured: no GPU
+default 4 on a GPU and none on the CPU, where 4 steps per key frame cost 0.75 s per 720p frame on this
+idle 2-core machine, over seven times the embedding budget (the GPU default was not measured: no GPU
 was lent to this project when it was written).
 
 *Limits (see the table):* without refinement (video on a CPU), content without texture (flat synthetic

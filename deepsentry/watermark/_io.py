@@ -213,7 +213,8 @@ def embed_video(src: str | Path, dst: str | Path, wm_id: int, *, crf: int = 18, 
 
     Returns counts: ``frames`` written, ``encoded`` (encoder runs) and ``reused`` (near-static frames
     that reused the previous residual; ``reuse=False`` runs the encoder on every frame).
-    ``refine``: gradient steps per encoder run (see :class:`FrameMarker`; default: on a GPU only).
+    ``refine``: gradient steps per encoder run (see :class:`FrameMarker`; default DEEPSENTRY_WM_REFINE if
+    set, else 4 on a GPU and 0 on the CPU).
     """
     import av
 

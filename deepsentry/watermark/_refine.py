@@ -37,7 +37,8 @@ def device() -> str:
 
 def default_video_steps() -> int:
     """Steps per video key frame: ``DEEPSENTRY_WM_REFINE`` if set, else VIDEO_STEPS on a GPU and 0 on
-    the CPU (there a key frame's steps cost ~2 s, 0.4 s per frame: four times the embedding budget)."""
+    the CPU (there a 720p key frame's 4 steps cost ~4 s, 0.75 s per frame: over seven times the
+    embedding budget)."""
     env = os.environ.get("DEEPSENTRY_WM_REFINE", "").strip()
     if env:
         try:

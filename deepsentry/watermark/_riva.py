@@ -327,6 +327,7 @@ def torch_decoder(device: str = "cpu"):
     import torch.nn.functional as F
 
     net = _net("decoder")
+
     def t(a):
         return torch.from_numpy(np.array(a, np.float32)).to(device)
 

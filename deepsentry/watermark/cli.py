@@ -17,7 +17,7 @@ def register(subparsers) -> None:
     embed.add_argument("--crf", type=int, default=18, help="H.264 CRF for video output (default 18)")
     embed.add_argument("--refine", type=_steps_arg, default=None, metavar="STEPS",
                        help="video: gradient steps that fit each key frame's mark to the decoder (more robust to "
-                            "re-encoding and crops; about 1 s per frame on a 2-core CPU for 4 steps). Default: "
+                            "re-encoding and crops; 0.75 s per 720p frame on a 2-core CPU for 4 steps). Default: "
                             "DEEPSENTRY_WM_REFINE if set, else 4 on a GPU and 0 on the CPU. Still images are "
                             "always refined (8 steps)")
     embed.add_argument("--json", action="store_true", help="print {\"id\": N} and errors as JSON")
