@@ -83,6 +83,8 @@ def refine(small: np.ndarray, residual: np.ndarray, signs: np.ndarray, steps: in
     """``residual`` (H x W x 3, grey levels, at its intended gain) moved by up to ``steps`` gradient
     steps so that the decoder reads ``signs`` (2 x 32, +-1: the two words) from ``small + residual``
     with margin in every view; the L2 norm is kept. Stops early when every margin is met."""
+    if steps <= 0:
+        return residual
     import torch
 
     # autograd on whatever the caller's mode (the decoder's weights are built under the same guard)
@@ -100,7 +102,7 @@ def _steps(small: np.ndarray, residual: np.ndarray, signs: np.ndarray, steps: in
     x0 = torch.from_numpy(np.ascontiguousarray(small.transpose(2, 0, 1), dtype=np.float32)).to(dev)
     r = torch.from_numpy(np.ascontiguousarray(residual.transpose(2, 0, 1), dtype=np.float32)).to(dev)
     norm = float(r.norm())
-    if steps <= 0 or norm == 0.0:
+    if norm == 0.0:
         return residual
     target = torch.from_numpy(np.asarray(signs, np.float32)).to(dev)
     gen = torch.Generator().manual_seed(0)
