@@ -47,15 +47,18 @@ with the result (either polarity) in >= 58 bits. The encoder runs once per segme
 (``FrameMarker(reuse=True)``): the key frame's residual is moved with the global motion (phase
 correlation of the canonical copies) for the segment's other frames, and recomputed at a cut. A
 temporally stable mark also survives H.264 better than one recomputed every frame (measured, per frame
-bit accuracy after CRF 35: 0.65 -> 0.69 on a static-background clip).
+bit accuracy after CRF 35: 0.65 -> 0.69 on a static-background clip). Under the CPU's refinement
+budget (below) each polarity's key residual is instead *held* across segments until a cut or large
+motion, so that two refined residuals can serve a whole static-background clip.
 
 *Geometry.* The reader tries, in order: as is; centre crop to 80 % (read at 0.8x canonical scale);
 horizontal flip (flip back); crop to 60 %. The plain hypothesis reads all sampled frames; the others
 read 5 first and go on (to 8, or 16 when they look marked) only if those pass or look marked. Off-centre crops move the A/B split and are not handled.
-Every hypothesis runs the decoder at the plain copy's FFT size, so one set of cached weight spectra serves
-them all, and the frames of a probe are read in parallel (DEEPSENTRY_WM_THREADS, default the CPU count up
-to 4): a 10 s 720p clip reads in 0.96 s marked / 2.3 s unmarked on this 2-core machine (1.6 / 5.5 s on one
-thread).
+Each hypothesis runs the decoder at its own FFT size (the crop copies are smaller, and the cost is
+mostly streaming the cached weight spectra, so they read about twice as fast as padded to the plain
+size; the cache holds the three sizes' spectra: ~480 MB, against ~245 MB for one), and the frames of
+a probe are read in parallel (DEEPSENTRY_WM_THREADS, default the CPU count up to 4): see README.md
+for the time a 10 s 720p clip takes.
 
 *Refinement: the residual fitted to the decoder* (``_refine``). The encoder writes the id in one pass
 without checking how the decoder reads it, so on some content a few bits read wrong even untouched
@@ -65,15 +68,17 @@ weights; ``_riva.torch_decoder``) that raise every bit's margin to 6 on the cano
 blurred and noisy like a lossy re-encode, centre-cropped to 80 % and darkened by 20 grey levels. The
 L2 norm is kept and ``_apply`` re-fits the gain to the PSNR target, so the cost stays 38.4 dB. *Still
 images* always get up to 8 steps (5.1 s for a 720p image on this idle CPU) and keep the one-pass mark
-in the rare case it reads better on the image actually written. Video key frames get
-``DEEPSENTRY_WM_REFINE`` steps (``embed_video(refine=)``, ``deepsentry watermark embed --refine``): by
-default 4 on a GPU and none on the CPU, where 4 steps per key frame cost 0.75 s per 720p frame on this
-idle 2-core machine, over seven times the embedding budget (the GPU default was not measured: no GPU
-was lent to this project when it was written).
+in the rare case it reads better on the image actually written. Video key frames get 4 steps by
+default: on a GPU every key frame (not measured: no GPU was lent to this project when it was written);
+on the CPU, where 4 steps cost ~3.6 s per key frame, within a budget - the first key frame of each
+polarity and one more per 90 frames, each polarity's residual held across segments (``FrameMarker``),
+the other key frames one-pass. ``DEEPSENTRY_WM_REFINE`` / ``embed_video(refine=)`` / ``deepsentry
+watermark embed --refine`` set the steps for every key frame (0: the one-pass mark).
 
-*Limits (see the table):* without refinement (video on a CPU), content without texture (flat synthetic
-gradients) takes the mark poorly and loses it under strong compression; downscales below ~200 px short
-side (0.25x) lose the mark on video; crops to 60 % mostly do, refined or not.
+*Limits (see the table):* one-pass marks on content without texture (flat synthetic gradients) lose
+the mark under strong compression; with the CPU default, two-attack combinations with strong loss
+(CRF 28 + 0.5x, brightness + CRF 35) are recovered from 80 % of clips (every key frame refined: 95-100 %);
+downscales below ~200 px short side (0.25x) lose the mark on video; crops to 60 % mostly do, refined or not.
 """
 
 from deepsentry.watermark._core import (

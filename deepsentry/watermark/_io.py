@@ -211,10 +211,11 @@ def embed_video(src: str | Path, dst: str | Path, wm_id: int, *, crf: int = 18, 
                 reuse: bool = True, refine: int | None = None) -> dict[str, int]:
     """Decode ``src``, mark every frame, re-encode H.264 (yuv420p) to ``dst``; audio is copied as is.
 
-    Returns counts: ``frames`` written, ``encoded`` (encoder runs) and ``reused`` (near-static frames
-    that reused the previous residual; ``reuse=False`` runs the encoder on every frame).
-    ``refine``: gradient steps per encoder run (see :class:`FrameMarker`; default DEEPSENTRY_WM_REFINE if
-    set, else 4 on a GPU and 0 on the CPU).
+    Returns counts: ``frames`` written, ``encoded`` (key frames: encoder runs), ``refined`` (key frames
+    fitted to the decoder) and ``reused`` (frames that reused a key frame's residual; ``reuse=False``
+    runs the encoder on every frame).
+    ``refine``: gradient steps on every key frame (see :class:`FrameMarker`; by default
+    DEEPSENTRY_WM_REFINE's if set, else 4, on the CPU within a budget).
     """
     import av
 

@@ -20,7 +20,8 @@ import numpy as np
 from deepsentry.errors import WatermarkError
 
 STEPS = 8            # gradient steps for a still image
-VIDEO_STEPS = 4      # ... for each video key frame, when a GPU makes them cheap (see default_video_steps)
+VIDEO_STEPS = 4      # ... for each video key frame (see video_policy)
+CPU_EVERY = 90       # on the CPU, beyond the first key frame of each polarity, one refined key frame per this many frames
 STEP = 0.15          # each step moves the residual by this fraction of its norm
 MARGIN = 6.0         # decoder score (times the bit's sign) each bit should reach in every view
 CROP = 0.8           # the crop view (the reader's second geometric hypothesis)
@@ -35,10 +36,13 @@ def device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def default_video_steps() -> int:
-    """Steps per video key frame: ``DEEPSENTRY_WM_REFINE`` if set, else VIDEO_STEPS on a GPU and 0 on
-    the CPU (there a 720p key frame's 4 steps cost ~4 s, 0.75 s per frame: over seven times the
-    embedding budget)."""
+def video_policy() -> tuple[int, int]:
+    """(steps per video key frame, CPU_EVERY or 0) by default: ``DEEPSENTRY_WM_REFINE`` steps on every
+    key frame if set; else VIDEO_STEPS on every key frame on a GPU, and on the CPU VIDEO_STEPS within a
+    budget: the first key frame of each polarity, then at most one more per CPU_EVERY frames on
+    average (4 steps
+    cost ~3.6 s at any frame size on this 2-core CPU; on a static background the two refined
+    residuals serve the whole clip, see ``FrameMarker``)."""
     env = os.environ.get("DEEPSENTRY_WM_REFINE", "").strip()
     if env:
         try:
@@ -48,11 +52,11 @@ def default_video_steps() -> int:
         if steps < 0:
             raise WatermarkError(f"DEEPSENTRY_WM_REFINE must be a number of steps (0, 1, 2, ...), got {env!r}",
                                  code="bad_setting")
-        return steps
+        return steps, 0
     try:
-        return VIDEO_STEPS if device() != "cpu" else 0
+        return VIDEO_STEPS, (0 if device() != "cpu" else CPU_EVERY)
     except ImportError:  # pragma: no cover - torch is a dependency
-        return 0
+        return 0, 0
 
 
 def _halves(x):

@@ -10,9 +10,11 @@ same networks with ``scipy.fft``: rfft of each input map once, one complex matri
 frequency (32 x 32 for the wide layers), one inverse rfft per output map. The results match
 onnxruntime to float32 rounding (``tests/watermark``: max |difference| of scores < 1e-3).
 
-Weight spectra depend on the FFT size; they are cached per size (~100 MB for the wide layers at the
-canonical size; the last two sizes are kept) and computed as a separable 11-tap DFT (~0.07 s for a
-32 x 32 layer). Reads of a smaller copy of a frame can use the frame's FFT size (``fft_hw``). ``backend="onnx"`` runs the original graphs with onnxruntime
+Weight spectra depend on the FFT size; they are cached per size (~110 MB for a wide layer at the
+canonical size; the most recent sizes up to SPECTRA_BYTES per layer) and computed as a separable
+11-tap DFT (~0.07 s for a 32 x 32 layer). The product streams them from memory, so a smaller input
+reads about twice as fast at its own FFT size (the reader's crop hypotheses) as padded to a larger
+one; ``fft_hw`` still allows the latter. ``backend="onnx"`` runs the original graphs with onnxruntime
 (one thread) for comparison.
 """
 
@@ -33,7 +35,9 @@ from deepsentry.errors import ModelUnavailable
 _lock = threading.Lock()
 _sessions: dict[str, object] = {}
 RADIUS = 5                    # the kernels are 11 x 11
-SPECTRA_CACHE = 2             # frame sizes whose weight spectra are kept (per layer; ~230 MB per size for both nets)
+SPECTRA_BYTES = 320 << 20     # per layer, weight spectra of the most recent FFT sizes are kept up to this size (the
+                              # newest always): a wide layer's take ~110 / 65 / 40 MB at the canonical copy of a
+                              # 16:9 frame and its 0.8x and 0.6x crop copies (280 MB for 2.4:1), under the bound
 
 
 def _model_dir() -> Path:
@@ -175,13 +179,24 @@ class _Conv:
         self.weight = w
         self.bias = np.asarray(bias, np.float32)
         self._spectra: OrderedDict = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()      # frames are read on several threads
 
     def spectrum(self, shape: tuple[int, int]) -> np.ndarray:
         """(frequencies, O, C) complex64: the correlation kernels as circular convolutions, centred."""
-        spec = self._spectra.get(shape)
-        if spec is not None:
-            self._spectra.move_to_end(shape)
+        with self._lock:
+            spec = self._spectra.get(shape)
+            if spec is not None:
+                self._spectra.move_to_end(shape)
+                return spec
+            spec = self._compute(shape)
+            self._spectra[shape] = spec
+            self._bytes += spec.nbytes
+            while len(self._spectra) > 1 and self._bytes > SPECTRA_BYTES:
+                self._bytes -= self._spectra.popitem(last=False)[1].nbytes
             return spec
+
+    def _compute(self, shape: tuple[int, int]) -> np.ndarray:
         # The kernel is 11 x 11, so its spectrum is a separable DFT of 11 taps per axis: two small
         # complex matrix products (about 3x faster than FFTs of the zero-padded kernels, and no
         # O x C x H x W padded array). Tap a sits at offset a - RADIUS; correlation conjugates the phase.
@@ -192,11 +207,7 @@ class _Conv:
         e2 = np.exp(2j * np.pi * np.outer(np.arange(n2 // 2 + 1), taps) / n2).astype(np.complex64)  # (F2, k)
         w = self.weight.transpose(2, 3, 0, 1).reshape(k, k, o * c).astype(np.complex64)           # (a, b, OC)
         cols = np.matmul(e2[None], w)                                                                # (a, F2, OC)
-        spec = (e1 @ cols.reshape(k, -1)).reshape(-1, o, c)                                           # (F, O, C)
-        self._spectra[shape] = spec
-        while len(self._spectra) > SPECTRA_CACHE:
-            self._spectra.popitem(last=False)
-        return spec
+        return (e1 @ cols.reshape(k, -1)).reshape(-1, o, c)                                          # (F, O, C)
 
 
 def _bn(tensors: dict, prefix: str) -> tuple[np.ndarray, np.ndarray]:
@@ -386,9 +397,10 @@ def encode_residual(batch: np.ndarray, words: np.ndarray, *, backend: str = "fft
 def decode_scores(batch: np.ndarray, *, backend: str = "fft", fft_hw: tuple[int, int] | None = None) -> np.ndarray:
     """Raw decoder scores (N x 32); > 0 reads as bit 1.
 
-    ``fft_hw``: run the convolutions at the FFT size of this (larger) input size, so that smaller
-    inputs (the crop hypotheses' copies of a frame) reuse its cached weight spectra instead of
-    computing and caching their own; the result is the same (zero padding beyond the kernel radius)."""
+    ``fft_hw``: run the convolutions at the FFT size of this (larger) input size, so that a smaller
+    input reuses its cached weight spectra instead of computing and caching its own; the result is
+    the same (zero padding beyond the kernel radius) but it reads about twice as slowly, so the
+    reader's crop hypotheses do not use it."""
     x = _to_input(batch)
     if backend == "onnx":
         return session("decoder").run(None, {"frame": x[:, :, None]})[0]

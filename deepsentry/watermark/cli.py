@@ -16,10 +16,11 @@ def register(subparsers) -> None:
     embed.add_argument("--id", type=_id_arg, default=None, help="watermark id (0..2^32-1); random when omitted")
     embed.add_argument("--crf", type=int, default=18, help="H.264 CRF for video output (default 18)")
     embed.add_argument("--refine", type=_steps_arg, default=None, metavar="STEPS",
-                       help="video: gradient steps that fit each key frame's mark to the decoder (more robust to "
-                            "re-encoding and crops; 0.75 s per 720p frame on a 2-core CPU for 4 steps). Default: "
-                            "DEEPSENTRY_WM_REFINE if set, else 4 on a GPU and 0 on the CPU. Still images are "
-                            "always refined (8 steps)")
+                       help="video: gradient steps that fit every key frame's mark to the decoder (more robust to "
+                            "re-encoding and crops; about 3.6 s per key frame on a 2-core CPU for 4 steps). "
+                            "Default: DEEPSENTRY_WM_REFINE if set, else 4 steps, on a GPU for every key frame and "
+                            "on the CPU for the first of each polarity and one more per 90 frames. Still images "
+                            "are always refined (8 steps)")
     embed.add_argument("--json", action="store_true", help="print {\"id\": N} and errors as JSON")
     embed.set_defaults(func=_embed)
 

@@ -197,9 +197,9 @@ def test_crop_hypothesis_alone_reads_an_80_percent_crop(marked_astronaut, monkey
 
 
 def test_refined_video_key_frames_carry_their_segment_polarity(monkeypatch):
-    """Video refinement (a GPU's default; DEEPSENTRY_WM_REFINE or ``refine=`` elsewhere) fits each key
-    frame to the words of its segment's polarity: on flat content, a refined key frame of a normal and
-    of an inverted segment each read back alone."""
+    """Video refinement fits each key frame to the words of its segment's polarity: on flat content, a
+    refined key frame of a normal and of an inverted segment each read back alone. DEEPSENTRY_WM_REFINE
+    sets the steps and lifts the CPU's budget."""
     from deepsentry.watermark import _payload, _refine
 
     img, wm_id = _flat_scene(480, 270), 0x0BADCAFE
@@ -207,13 +207,38 @@ def test_refined_video_key_frames_carry_their_segment_polarity(monkeypatch):
     inverted = next(k for k in range(1, 64) if _payload.polarity(k)) * seg
     normal = next(k for k in range(0, 64) if not _payload.polarity(k)) * seg
     monkeypatch.setenv("DEEPSENTRY_WM_REFINE", "3")
-    assert _refine.default_video_steps() == 3
+    assert _refine.video_policy() == (3, 0)
     refined = FrameMarker(wm_id, img.shape[1], img.shape[0], reuse=True, polarity=True)
-    assert refined.refine == 3
+    assert (refined.refine, refined.refine_every) == (3, 0)
     for index in (normal, inverted):
         r = detect_frames([refined.mark(img, index=index)])
         assert r is not None and r.id == wm_id, index
-    assert refined.stats["encoded"] == 2
+    assert refined.stats["encoded"] == refined.stats["refined"] == 2
+
+
+def test_video_refinement_budget_on_the_cpu(monkeypatch):
+    """Without a GPU or DEEPSENTRY_WM_REFINE, video key frames are refined within a budget: the first of
+    each polarity, then one per ``refine_every`` frames; the other key frames get the one-pass residual."""
+    from deepsentry.watermark import _refine
+
+    monkeypatch.delenv("DEEPSENTRY_WM_REFINE", raising=False)
+    monkeypatch.setattr(_refine, "device", lambda: "cpu")
+    assert _refine.video_policy() == (_refine.VIDEO_STEPS, _refine.CPU_EVERY)
+    cpu = FrameMarker(1, 320, 180, reuse=True)
+    assert cpu.refine_every == _refine.CPU_EVERY and cpu.hold
+    rng = np.random.default_rng(3)
+    m = FrameMarker(1, 320, 180, reuse=True, refine=1, refine_every=10)
+    for _ in range(25):            # every frame a cut: each one is a key frame (one polarity)
+        m.mark(rng.integers(0, 256, (180, 320, 3), dtype=np.uint8))
+    assert m.stats == {"encoded": 25, "refined": 3, "reused": 0}     # frames 0, 10, 20
+    seg = _payload.SEGMENT_FRAMES
+    other = next(k for k in range(1, 64) if _payload.polarity(k) != _payload.polarity(0)) * seg
+    m = FrameMarker(1, 320, 180, reuse=True, polarity=True, refine=1, refine_every=10)
+    for k in range(other + 1):     # the first frame of the other polarity is refined whatever the budget
+        m.mark(rng.integers(0, 256, (180, 320, 3), dtype=np.uint8), index=k)
+        if k == other - 1:
+            before = m.stats["refined"]
+    assert m.stats["refined"] == before + 1 and before == 1 + (other - 1) // 10
 
 
 def _riva_scores(small: np.ndarray) -> np.ndarray:
@@ -288,11 +313,37 @@ def test_unmarked_video_yields_none(wm_dir):
 
 def test_frame_marker_reuses_residual_on_static_frames():
     frame = next(talking_head_frames(1))
-    m = FrameMarker(5, frame.shape[1], frame.shape[0], reuse=True)
+    m = FrameMarker(5, frame.shape[1], frame.shape[0], reuse=True, refine=1)
     out = [m.mark(frame) for _ in range(4)]
-    assert m.stats == {"encoded": 1, "reused": 3}
+    assert m.stats == {"encoded": 1, "refined": 1, "reused": 3}
     assert all(np.abs(out[0].astype(int) - o).max() <= 1 for o in out[1:])
     assert detect_frames(out[-1:]).id == 5
+
+
+def test_each_polarity_keeps_its_residual_across_segments_until_a_cut():
+    """By default every polarity segment starts with a key frame. With ``hold`` (the default under the
+    CPU's refinement budget) a static picture needs one key frame per polarity for the whole clip: a
+    segment reuses the residual of the last one of its polarity (frames of equal polarity come out
+    equal); a cut makes new key frames."""
+    frame = next(talking_head_frames(1))
+    seg = _payload.SEGMENT_FRAMES
+    pols = [_payload.polarity(k) for k in range(8)]
+    assert len(set(pols)) == 2
+    per_segment = FrameMarker(5, frame.shape[1], frame.shape[0], reuse=True, polarity=True, refine=0)
+    assert not per_segment.hold
+    for _ in range(8 * seg):
+        per_segment.mark(frame)
+    assert per_segment.stats["encoded"] == 8
+    m = FrameMarker(5, frame.shape[1], frame.shape[0], reuse=True, polarity=True, refine=0, hold=True)
+    out = [m.mark(frame) for _ in range(8 * seg)]
+    assert m.stats == {"encoded": 2, "refined": 0, "reused": 8 * seg - 2}
+    first = {p: out[k * seg + 1] for k, p in reversed(list(enumerate(pols)))}
+    for k, p in enumerate(pols):
+        assert np.abs(out[k * seg + 1].astype(int) - first[p]).max() <= 1, k
+    assert np.abs(first[0].astype(int) - first[1]).mean() > 0.5       # the two polarities differ
+    other = np.ascontiguousarray(frame[::-1, ::-1])                    # a cut
+    m.mark(other)
+    assert m.stats["encoded"] == 3
 
 
 # --------------------------------------------------------------------------------------- bad input
