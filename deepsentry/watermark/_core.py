@@ -83,8 +83,8 @@ class FrameMarker:
     ``_refine.STEPS``; video defaults to ``_refine.video_policy()``: on a GPU or as set by
     DEEPSENTRY_WM_REFINE every key frame, on the CPU within a budget (``refine_every``: beyond the
     first key frame of each polarity, at most one refined key frame per that many frames on average
-    since the start of the clip; the others get the one-pass residual). An explicit ``refine`` refines every key frame unless ``refine_every``
-    is given.
+    since the start of the clip; the others get the one-pass residual). An explicit ``refine`` refines
+    every key frame unless ``refine_every`` is given.
     ``reuse=True`` (video) keeps the last key frame's residual (and its gain) of each polarity and
     reuses it for the rest of its segment (``SEGMENT_FRAMES``), or with ``hold=True`` for as long as
     the picture allows: the global motion since the key frame is estimated by phase correlation of the
