@@ -487,21 +487,18 @@ def bench_speed(tmp: Path, long_seconds: float) -> list[str]:
     face = cv2.resize(astronaut(), (500, 500))
     n = int(long_seconds * 30)
 
-    def gen():
-        for k in range(n):
-            f = bg.copy()
-            x = 400 + int(30 * np.sin(k / 15))
-            f[100:600, x:x + 500] = face
-            yield f
+    def talking_head(background: np.ndarray, pan: int = 0):
+        """The face moving over ``background``, which pans ``pan`` px per frame."""
+        def frames():
+            for k in range(n):
+                f = background[:, pan * k: pan * k + 1280].copy()
+                x = 400 + int(30 * np.sin(k / 15))
+                f[100:600, x:x + 500] = face
+                yield f
+        return frames
 
-    wide = fit(photos()[1][1], 1280 + 2 * n, 720)
-
-    def panning():
-        for k in range(n):
-            f = wide[:, 2 * k: 2 * k + 1280].copy()
-            x = 400 + int(30 * np.sin(k / 15))
-            f[100:600, x:x + 500] = face
-            yield f
+    gen = talking_head(bg)
+    panning = talking_head(fit(photos()[1][1], 1280 + 2 * n, 720), pan=2)
 
     write_video(src, gen(), fps=30, crf=18)
     for label, frames in (("talking-head clip", gen), ("talking head over a background panning 2 px/frame", panning)):

@@ -7,7 +7,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, NamedTuple
 
 import cv2
 import numpy as np
@@ -26,6 +26,16 @@ FRAME_AGREE_BITS = 58        # a frame "agrees" when >= this many of its 64 bits
 
 # (horizontal flip, crop factor) tried in order; the first one whose votes pass the check wins.
 HYPOTHESES: tuple[tuple[bool, float], ...] = ((False, 1.0), (False, 0.8), (True, 1.0), (False, 0.6))
+
+
+class _Key(NamedTuple):
+    """A video key frame whose residual later frames reuse."""
+
+    small: np.ndarray        # its canonical copy
+    grey: np.ndarray         # ... and that copy's grey level, for the motion estimate
+    residual: np.ndarray
+    gain: float              # the gain it was applied with
+    index: int
 
 
 def new_watermark_id() -> int:
@@ -121,8 +131,7 @@ class FrameMarker:
         self.refine_every = max(0, int(every if refine_every is None else refine_every))
         self.hold = bool(self.refine and self.refine_every) if hold is None else bool(hold)
         self._index = 0
-        # polarity -> (canonical copy of the key frame, its residual, the gain it was applied with, its index)
-        self._keys: dict[int, tuple[np.ndarray, np.ndarray, float, int]] = {}
+        self._keys: dict[int, _Key] = {}            # the last key frame of each polarity
         self._refined_pols: set[int] = set()
         self._dither_map: np.ndarray | None = None
         self.stats = {"encoded": 0, "refined": 0, "reused": 0}
@@ -145,17 +154,17 @@ class FrameMarker:
         return out
 
     @staticmethod
-    def _follow(key: np.ndarray, residual: np.ndarray, small: np.ndarray) -> np.ndarray | None:
+    def _follow(key: _Key, small: np.ndarray) -> np.ndarray | None:
         """The key frame's residual moved with the picture, or None when the picture changed too much."""
         # the global motion (none beyond REUSE_SHIFT), or no shift when a moving foreground (a face) drew
         # the estimate off a still background
-        (dx, dy), _ = cv2.phaseCorrelate(key.mean(axis=2), small.mean(axis=2))
+        (dx, dy), _ = cv2.phaseCorrelate(key.grey, small.mean(axis=2))
         if abs(dx) > REUSE_SHIFT or abs(dy) > REUSE_SHIFT:
             return None
-        best, shift = float(np.mean(np.abs(key - small))), None
+        best, shift = float(np.mean(np.abs(key.small - small))), None
         if (dx, dy) != (0.0, 0.0):
             m = np.float32([[1, 0, dx], [0, 1, dy]])
-            moved_key = cv2.warpAffine(key, m, (small.shape[1], small.shape[0]), flags=cv2.INTER_LINEAR,
+            moved_key = cv2.warpAffine(key.small, m, (small.shape[1], small.shape[0]), flags=cv2.INTER_LINEAR,
                                        borderMode=cv2.BORDER_REPLICATE)
             mad = float(np.mean(np.abs(moved_key - small)))
             if mad < best:
@@ -163,8 +172,8 @@ class FrameMarker:
         if best >= REUSE_MAD:
             return None
         if shift is None:
-            return residual
-        return cv2.warpAffine(residual, shift, (small.shape[1], small.shape[0]), flags=cv2.INTER_LINEAR,
+            return key.residual
+        return cv2.warpAffine(key.residual, shift, (small.shape[1], small.shape[0]), flags=cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_REFLECT)
 
     def _may_refine(self, idx: int, pol: int) -> bool:
@@ -222,11 +231,11 @@ class FrameMarker:
                                  f"{self.width}x{self.height}", code="bad_frame")
         small = _resize(frame, self.canonical).astype(np.float32)
         key = self._keys.get(pol) if self.reuse else None
-        if key is not None and (self.hold or 0 <= idx - key[3] < _payload.SEGMENT_FRAMES):
-            moved = self._follow(key[0], key[1], small)
+        if key is not None and (self.hold or 0 <= idx - key.index < _payload.SEGMENT_FRAMES):
+            moved = self._follow(key, small)
             if moved is not None:
                 self.stats["reused"] += 1
-                return self._apply(frame, moved, key[2])[0]
+                return self._apply(frame, moved, key.gain)[0]
         residual = self._residual(small, pol=pol)
         self.stats["encoded"] += 1
         if self._may_refine(idx, pol):
@@ -244,7 +253,7 @@ class FrameMarker:
             residual = refined
         marked, g = self._apply(frame, residual)
         if self.reuse:
-            self._keys[pol] = (small, residual, g, idx)
+            self._keys[pol] = _Key(small, small.mean(axis=2), residual, g, idx)
         return marked
 
     def _worst_margin(self, marked: np.ndarray) -> float:

@@ -39,9 +39,8 @@ def device() -> str:
 def video_policy() -> tuple[int, int]:
     """(steps per video key frame, CPU_EVERY or 0) by default: ``DEEPSENTRY_WM_REFINE`` steps on every
     key frame if set; else VIDEO_STEPS on every key frame on a GPU, and on the CPU VIDEO_STEPS within a
-    budget: the first key frame of each polarity, then at most one more per CPU_EVERY frames on
-    average (4 steps
-    cost ~3.6 s at any frame size on this 2-core CPU; on a static background the two refined
+    budget: the first key frame of each polarity, then at most one more per CPU_EVERY frames on average
+    (4 steps cost ~3.6 s at any frame size on this 2-core CPU; on a static background the two refined
     residuals serve the whole clip, see ``FrameMarker``)."""
     env = os.environ.get("DEEPSENTRY_WM_REFINE", "").strip()
     if env:
