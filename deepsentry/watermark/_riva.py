@@ -14,7 +14,7 @@ Weight spectra depend on the FFT size; they are cached per size (~110 MB for a w
 canonical size; the most recent sizes up to SPECTRA_BYTES per layer) and computed as a separable
 11-tap DFT (~0.07 s for a 32 x 32 layer). The product streams them from memory, so a smaller input
 reads about twice as fast at its own FFT size (the reader's crop hypotheses) as padded to a larger
-one; ``fft_hw`` still allows the latter. ``backend="onnx"`` runs the original graphs with onnxruntime
+one. ``backend="onnx" runs the original graphs with onnxruntime
 (one thread) for comparison.
 """
 
@@ -314,10 +314,10 @@ def _fft_encode(x: np.ndarray, words: np.ndarray) -> np.ndarray:
     return np.tanh(_conv(_rfft(h, shape), net.conv3, shape, hw)) * net.linf
 
 
-def _fft_decode(x: np.ndarray, fft_hw: tuple[int, int] | None = None) -> np.ndarray:
+def _fft_decode(x: np.ndarray) -> np.ndarray:
     net = _net("decoder")
     hw = x.shape[2:]
-    shape = _fft_shape(*(hw if fft_hw is None else (max(hw[0], fft_hw[0]), max(hw[1], fft_hw[1]))))
+    shape = _fft_shape(*hw)
     first = _conv(_rfft(x, shape), net.first, shape, hw)
     k = net.att0.weight.shape[0]
     a1 = _bn_tanh(first[:, :k], net.bn_att2)
@@ -394,14 +394,9 @@ def encode_residual(batch: np.ndarray, words: np.ndarray, *, backend: str = "fft
     return ((np.clip(out, -1.0, 1.0) - x).transpose(0, 2, 3, 1) * 127.5).astype(np.float32)
 
 
-def decode_scores(batch: np.ndarray, *, backend: str = "fft", fft_hw: tuple[int, int] | None = None) -> np.ndarray:
-    """Raw decoder scores (N x 32); > 0 reads as bit 1.
-
-    ``fft_hw``: run the convolutions at the FFT size of this (larger) input size, so that a smaller
-    input reuses its cached weight spectra instead of computing and caching its own; the result is
-    the same (zero padding beyond the kernel radius) but it reads about twice as slowly, so the
-    reader's crop hypotheses do not use it."""
+def decode_scores(batch: np.ndarray, *, backend: str = "fft") -> np.ndarray:
+    """Raw decoder scores (N x 32); > 0 reads as bit 1."""
     x = _to_input(batch)
     if backend == "onnx":
         return session("decoder").run(None, {"frame": x[:, :, None]})[0]
-    return _fft_decode(x, fft_hw).astype(np.float32)
+    return _fft_decode(x).astype(np.float32)
