@@ -38,6 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="crop centre moved down by this many face-box heights at inference (stored in the weights)")
     p.add_argument("--no-tta", action="store_true",
                    help="score crops once (default: average each crop's and its mirror image's logits)")
+    p.add_argument("--ema", type=float, default=None, metavar="DECAY",
+                   help="validate, calibrate and save a moving average of the weights (e.g. 0.999)")
     p.add_argument("--version", default="1", help="version string stored in the weights")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_train)
@@ -75,7 +77,7 @@ def _train(args) -> int:
                         workers=args.workers, threads=args.threads, exclude_source=tuple(args.exclude_source),
                         max_train=args.max_train, time_budget_min=args.time_budget, input_size=args.input_size, resume=args.resume, version=args.version,
                         init=args.init, paired=not args.unpaired, degrade_strength=args.degrade_strength,
-                        p_clean=args.p_clean, crop_shift=args.crop_shift, tta_flip=not args.no_tta,
+                        p_clean=args.p_clean, crop_shift=args.crop_shift, tta_flip=not args.no_tta, ema_decay=args.ema,
                         progress=not args.no_progress)
     metrics = train(opts)
     f = metrics["frame"]

@@ -51,6 +51,8 @@ class TrainOptions:
                                              # then follows elapsed time (for shared/slow machines)
     input_size: int | None = None            # override the arch's input size
     tta_flip: bool = True                    # the weights average each crop's and its mirror's logits
+    ema_decay: float | None = None           # keep an exponential moving average of the weights (e.g. 0.999)
+                                             # and validate, calibrate and save it instead of the raw weights
     val_subset: int = 1000                   # val crops scored after each epoch (all at the end)
     progress: bool = True
     version: str = "1"
@@ -244,6 +246,12 @@ def _train(opts: TrainOptions) -> dict:
         return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, frac)))
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
+    ema = None
+    if opts.ema_decay:
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(opts.ema_decay), use_buffers=True)
+        ema.update_parameters(model)        # the average starts at the initial weights
     use_amp = device.startswith("cuda")
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     bce = torch.nn.BCEWithLogitsLoss()
@@ -253,6 +261,8 @@ def _train(opts: TrainOptions) -> dict:
         model.load_state_dict(ck["state_dict"])
         opt.load_state_dict(ck["optimizer"])
         sched.load_state_dict(ck["scheduler"])
+        if ema is not None and "ema" in ck:
+            ema.load_state_dict(ck["ema"])
         start_epoch = int(ck["epoch"]) + 1
         clock["elapsed"] = float(ck.get("elapsed_s", 0.0))
         _log(f"resumed from {opts.resume} at epoch {start_epoch}")
@@ -291,6 +301,8 @@ def _train(opts: TrainOptions) -> dict:
             scaler.step(opt)
             scaler.update()
             sched.step()
+            if ema is not None:
+                ema.update_parameters(model)
             run_loss += float(loss.detach()) * len(y)
             n_seen += len(y)
             n_frames += x.shape[0]
@@ -299,7 +311,7 @@ def _train(opts: TrainOptions) -> dict:
                 _log(f"time budget of {opts.time_budget_min} min reached in epoch {epoch + 1}")
                 break
         epochs_done = epoch + (min(1.0, n_seen / max(1, len(sampler))) if out_of_time else 1.0)
-        vl, vy = predict_frames(model, val_sub_loader, device)
+        vl, vy = predict_frames(ema.module if ema is not None else model, val_sub_loader, device)
         vm = val_metrics(vl, vy, val_sub_sources)
         rec = {"epoch": epoch + 1, "train_loss": run_loss / max(1, n_seen), "frames": n_frames,
                "epoch_s": round(time.time() - t0, 1), "lr": sched.get_last_lr()[0],
@@ -308,15 +320,20 @@ def _train(opts: TrainOptions) -> dict:
         with open(hist_file, "a") as f:
             f.write(json.dumps(rec) + "\n")
         ck = {"state_dict": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+              **({"ema": ema.state_dict()} if ema is not None else {}),
               "epoch": epoch, "cfg": cfg.to_dict(), "elapsed_s": elapsed(), "options": {k: str(v) for k, v in asdict(opts).items()}}
         torch.save(ck, run_dir / "ckpt_last.tmp")
         os.replace(run_dir / "ckpt_last.tmp", run_dir / "ckpt_last.pt")
 
     # ---- calibration on val
+    if ema is not None:
+        model = ema.module
+        _log(f"calibrating and saving the weights' moving average (decay {opts.ema_decay})")
     n_ep = round(epochs_done, 2)
     trained_on = (f"{index.parent.name}/{index.name}: {len(train_rows)} train crops"
                   + (f" (excluding source {','.join(opts.exclude_source)})" if opts.exclude_source else "")
-                  + f", {n_ep} epochs, SBI p={p_sbi}" + (f", initialised from {Path(opts.init).name}" if opts.init else ""))
+                  + f", {n_ep} epochs, SBI p={p_sbi}" + (f", initialised from {Path(opts.init).name}" if opts.init else "")
+                  + (f", weight EMA {opts.ema_decay}" if ema is not None else ""))
     model.cfg = cfg.replace(version=opts.version, trained_on=trained_on)
     metrics = calibrate_on_val(model, images, labels, sources, va_idx, device, seed=opts.seed)
     metrics.update({"train_seconds": round(time.time() - t_start, 1), "device": device, "epochs_run": n_ep,

@@ -241,6 +241,24 @@ def test_train_init_from_weights(tiny_weights, tiny_index, tmp_path):
     assert not all(torch.allclose(wa[k], fresh[k], atol=1e-4) for k in wa)
 
 
+def test_train_saves_the_weight_average_with_ema(tiny_weights, tiny_index, tmp_path):
+    """With ``ema_decay`` the saved weights are the moving average, not the last step's weights: at a
+    decay near 1 they stay at the starting point while the raw weights in the checkpoint move away."""
+    from deepsentry.detector.train import TrainOptions, train
+
+    out, run = tmp_path / "ema.pt", tmp_path / "run"
+    train(TrainOptions(data=tiny_index, out=out, run_dir=run, arch="tiny_test", epochs=1, batch_size=8,
+                       workers=0, threads=1, warmup_steps=1, progress=False, val_subset=8,
+                       init=tiny_weights, lr=5e-2, ema_decay=0.999999))
+    start = dict(load_weights(tiny_weights)[0].named_parameters())
+    saved = dict(load_weights(out)[0].named_parameters())
+    ck = torch.load(run / "ckpt_last.pt", map_location="cpu", weights_only=False)
+    raw = ck["state_dict"]
+    assert "weight EMA 0.999999" in load_weights(out)[0].cfg.trained_on and "ema" in ck
+    assert all(torch.allclose(saved[k], start[k], atol=1e-3) for k in start)
+    assert not all(torch.allclose(raw[k], start[k], atol=1e-3) for k in start)
+
+
 def test_calibrate_cli_refits_for_a_new_view(tiny_weights, tiny_index, tmp_path, capsys):
     """``deepsentry calibrate`` keeps the network, stores the new view/TTA and refits the calibration
     on the val split; eval then reports the new scores."""
