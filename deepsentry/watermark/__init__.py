@@ -65,20 +65,22 @@ without checking how the decoder reads it, so on some content a few bits read wr
 (flat scenes, fine regular textures) and more encoder passes do not fix that. The residual, scaled to
 the PSNR budget, is moved by normalised gradient steps through a torch copy of the decoder (same
 weights; ``_riva.torch_decoder``) that raise every bit's margin to 6 on the canonical copy as it is,
-blurred and noisy like a lossy re-encode, centre-cropped to 80 % and darkened by 20 grey levels. The
+blurred and noisy like a lossy re-encode, centre-cropped to 80 % and darkened by 20 grey levels (video
+key frames: to 9, adding a 0.5x-downscaled, strongly re-encoded view; ``_refine``). The
 L2 norm is kept and ``_apply`` re-fits the gain to the PSNR target, so the cost stays 38.4 dB. *Still
 images* always get up to 8 steps (3.5-5.1 s for a 720p image on this idle CPU) and keep the one-pass mark
 in the rare case it reads better on the image actually written. Video key frames get 4 steps by
 default: on a GPU every key frame (not measured: no GPU was lent to this project when it was written);
-on the CPU, where 4 steps cost ~3.6 s per key frame, within a budget - the first key frame of each
+on the CPU, where 4 steps cost ~4.3 s per key frame, within a budget - the first key frame of each
 polarity and one more per 90 frames, each polarity's residual held across segments (``FrameMarker``),
 the other key frames one-pass. ``DEEPSENTRY_WM_REFINE`` / ``embed_video(refine=)`` / ``deepsentry
 watermark embed --refine`` set the steps for every key frame (0: the one-pass mark).
 
 *Limits (see the table):* one-pass marks on content without texture (flat synthetic gradients) lose
-the mark under strong compression; with the CPU default, two-attack combinations with strong loss
-(CRF 28 + 0.5x, brightness + CRF 35) are recovered from 80 % of clips (every key frame refined: 95-100 %);
-downscales below ~200 px short side (0.25x) lose the mark on video; crops to 60 % mostly do, refined or not.
+the mark under strong compression; with the CPU default, of 40 bench clips every single attack but the
+two below is recovered from all, crop 80 % + CRF 28 from 95 % and CRF 28 + 0.5x from 90 % (the issue's
+target for combinations is 95 %); downscales below ~200 px short side (0.25x) lose the mark on video;
+crops to 60 % often do, refined or not.
 """
 
 from deepsentry.watermark._core import (

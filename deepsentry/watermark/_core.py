@@ -243,7 +243,8 @@ class FrameMarker:
             self._refined_pols.add(pol)
             # refine at the gain the budget allows; _apply then re-fits the gain to the refined pattern
             g = self.gain(cv2.resize(residual, (self.width, self.height), interpolation=cv2.INTER_LINEAR))
-            refined = _refine.refine(small, residual * g, -self.signs if pol else self.signs, self.refine)
+            refined = _refine.refine(small, residual * g, -self.signs if pol else self.signs, self.refine,
+                                     video=not self.adaptive)
             if self.adaptive:
                 # a still: the steps model the canonical copy, not the rounded full-size image, so check
                 # the image actually written and keep the one-pass mark in the rare case it reads better

@@ -17,7 +17,7 @@ def register(subparsers) -> None:
     embed.add_argument("--crf", type=int, default=18, help="H.264 CRF for video output (default 18)")
     embed.add_argument("--refine", type=_steps_arg, default=None, metavar="STEPS",
                        help="video: gradient steps that fit every key frame's mark to the decoder (more robust to "
-                            "re-encoding and crops; about 3.6 s per key frame on a 2-core CPU for 4 steps). "
+                            "re-encoding and crops; about 4.3 s per key frame on a 2-core CPU for 4 steps). "
                             "Default: DEEPSENTRY_WM_REFINE if set, else 4 steps, on a GPU for every key frame and "
                             "on the CPU for the first of each polarity and one more per 90 frames. Still images "
                             "are always refined (8 steps)")
