@@ -246,12 +246,6 @@ def _train(opts: TrainOptions) -> dict:
         return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, frac)))
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
-    ema = None
-    if opts.ema_decay:
-        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-
-        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(opts.ema_decay), use_buffers=True)
-        ema.update_parameters(model)        # the average starts at the initial weights
     use_amp = device.startswith("cuda")
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     bce = torch.nn.BCEWithLogitsLoss()
@@ -261,11 +255,18 @@ def _train(opts: TrainOptions) -> dict:
         model.load_state_dict(ck["state_dict"])
         opt.load_state_dict(ck["optimizer"])
         sched.load_state_dict(ck["scheduler"])
-        if ema is not None and "ema" in ck:
-            ema.load_state_dict(ck["ema"])
         start_epoch = int(ck["epoch"]) + 1
         clock["elapsed"] = float(ck.get("elapsed_s", 0.0))
         _log(f"resumed from {opts.resume} at epoch {start_epoch}")
+    ema = None
+    if opts.ema_decay:
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(opts.ema_decay), use_buffers=True)
+        if opts.resume and "ema" in ck:
+            ema.load_state_dict(ck["ema"])
+        else:
+            ema.update_parameters(model)    # the average starts at the weights training starts from
 
     hist_file = run_dir / "history.jsonl"
     clock["since"] = time.time()

@@ -15,7 +15,7 @@ Video key frames (``video=True``), whose residual serves many frames, also aim f
 looks on the canonical copy (luma at 0.6 of its resolution, chroma at 0.3, noise). On the six clips that
 failed a lossy two-attack combination under the CPU default (2026-11-29, one run each), recovered / 6:
 CRF 35 5 -> 6, CRF 28 + 0.5x 3 -> 5, brightness + CRF 35 4 -> 6, noise + 0.5x 6 -> 6; voted bit accuracy
-after CRF 28 + 0.5x 0.891 -> 0.956; refinement ~20 % slower (12 decoder inputs per step instead of 10).
+after CRF 28 + 0.5x 0.891 -> 0.956; refinement ~20 % slower (10 decoder inputs per step instead of 8).
 """
 
 from __future__ import annotations

@@ -257,6 +257,13 @@ def test_train_saves_the_weight_average_with_ema(tiny_weights, tiny_index, tmp_p
     assert "weight EMA 0.999999" in load_weights(out)[0].cfg.trained_on and "ema" in ck
     assert all(torch.allclose(saved[k], start[k], atol=1e-3) for k in start)
     assert not all(torch.allclose(raw[k], start[k], atol=1e-3) for k in start)
+    # resuming continues the same average (its update count goes on) rather than starting a new one
+    n1 = int(ck["ema"]["n_averaged"])
+    train(TrainOptions(data=tiny_index, out=tmp_path / "ema2.pt", run_dir=run, arch="tiny_test", epochs=2,
+                       batch_size=8, workers=0, threads=1, warmup_steps=1, progress=False, val_subset=8,
+                       resume=run / "ckpt_last.pt", lr=5e-2, ema_decay=0.999999))
+    ck2 = torch.load(run / "ckpt_last.pt", map_location="cpu", weights_only=False)
+    assert ck2["epoch"] == 1 and int(ck2["ema"]["n_averaged"]) == 2 * n1 - 1
 
 
 def test_calibrate_cli_refits_for_a_new_view(tiny_weights, tiny_index, tmp_path, capsys):
