@@ -14,7 +14,7 @@ Weight spectra depend on the FFT size; they are cached per size (~110 MB for a w
 canonical size; the most recent sizes up to SPECTRA_BYTES per layer) and computed as a separable
 11-tap DFT (~0.07 s for a 32 x 32 layer). The product streams them from memory, so a smaller input
 reads about twice as fast at its own FFT size (the reader's crop hypotheses) as padded to a larger
-one. ``backend="onnx" runs the original graphs with onnxruntime
+one. ``backend="onnx"`` runs the original graphs with onnxruntime
 (one thread) for comparison.
 """
 

@@ -89,9 +89,9 @@ def test_fft_networks_match_onnxruntime():
     assert np.mean((s_fft > 0) == (words > 0.5)) > 0.9
     # a smaller copy (a crop hypothesis) read at its own FFT size: same scores as onnxruntime
     small_crop = np.ascontiguousarray((halves + r_fft)[:, 10:138, 7:121])
-    s_pad = _riva.decode_scores(small_crop)
+    s_crop = _riva.decode_scores(small_crop)
     s_ref = _riva.decode_scores(small_crop, backend="onnx")
-    assert np.abs(s_pad - s_ref).max() < 1e-3 * max(1.0, float(np.abs(s_ref).max()))
+    assert np.abs(s_crop - s_ref).max() < 1e-3 * max(1.0, float(np.abs(s_ref).max()))
 
 
 def test_fft_reader_loads_without_onnxruntime():
