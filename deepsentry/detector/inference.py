@@ -18,7 +18,7 @@ import numpy as np
 from deepsentry.errors import BadRequest
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-DEFAULT_WEIGHTS_NAME = "deepsentry-detector-v8.pt"
+DEFAULT_WEIGHTS_NAME = "deepsentry-detector-v9.pt"
 
 
 def default_weights_path() -> Path:
