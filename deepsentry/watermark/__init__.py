@@ -22,13 +22,13 @@ no longer near-binary: same energy, but single pixels reach about +-13 grey leve
 copy A = id XOR a fixed whitening mask, the right half B = P(id), P a keyed 4-round Feistel
 permutation of 32-bit ints. The decoder's raw scores on unmarked content are often as large as on
 marked content, so soft confidence alone cannot tell "no watermark" from "watermark"; the check
-can. Two list decoders run on the 64 soft votes (``_payload``): the *reliability list* accepts an id
-whose words agree with the votes everywhere outside the 16 least reliable of the 64 bits (any
-number of errors, as long as they are among those 16), the *distance list* flips up to the 3 least
-reliable bits of one word and allows 3 wrong bits in the other. On unmarked media a false match has
-probability at most 2^16/2^32 + 16 * P(random word within 3 bits) = 3.6e-5 per vote checked, whatever
-the decoder does on unmarked content; a file is normally checked at most 16 times (4 votes x 4
-geometric hypotheses), so <= 5.7e-4 per file (a read that looks marked but fails is checked again on
+can. A list decoder runs on the 64 soft votes (``_payload``, the *cost list*): a set of bits costs
+the sum of their |vote|, and an id is accepted when the bits its two words disagree with are the
+cheapest such set and among the 2^16 cheapest of all 2^64 sets (many weak errors or a few middling
+ones; the count is kept by dynamic programming over the votes). On unmarked media a false match has
+probability at most 2^16/2^32 = 1.5e-5 per vote checked, whatever the decoder does on unmarked
+content; a file is normally checked at most 16 times (4 votes x 4 geometric hypotheses), so
+<= 2.4e-4 per file (a read that looks marked but fails is checked again on
 more frames: more tests, counted). ``WatermarkResult.confidence`` is one minus that bound for the
 checks actually run. Every frame is self-contained, so a still taken from a clip still reads.
 

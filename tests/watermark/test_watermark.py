@@ -40,32 +40,64 @@ def test_payload_words_are_a_checked_pair():
     assert len(ids) > 190 and all(0 <= i < 2 ** WATERMARK_BITS for i in ids)
 
 
-def test_list_decoder_repairs_weak_bits_but_rejects_random_words():
+def test_cost_list_repairs_cheap_errors_but_rejects_confident_ones_and_random_words():
     rng = np.random.default_rng(5)
     wm_id = 0xDEADBEEF
     a, b = _payload.words_for(wm_id)
-    # distance list: three weak wrong bits in A, three confident wrong bits in B
-    soft_a, soft_b = (a * 2 - 1) * 5.0, (b * 2 - 1) * 5.0
-    soft_a[[3, 17, 29]] *= -0.1
-    soft_b[[0, 8, 30]] *= -1.0
-    m = _payload.match(soft_a, soft_b)
-    assert m is not None and m.wm_id == wm_id and m.decoder == "distance"
-    # reliability list: 14 wrong bits spread over both words, all among the 16 least reliable
-    soft_a, soft_b = (a * 2 - 1) * rng.uniform(3, 9, 32), (b * 2 - 1) * rng.uniform(3, 9, 32)
-    wrong = rng.permutation(64)[:14]
-    for i in wrong:
-        (soft_a if i < 32 else soft_b)[i % 32] *= -rng.uniform(0.05, 0.3)
-    m = _payload.match(soft_a, soft_b)
-    assert m is not None and m.wm_id == wm_id and m.decoder == "reliability" and m.distance == 14
-    # ... but not with 4 more confident wrong bits in B (outside the weak set)
-    soft_b[[i for i in range(32) if i + 32 not in wrong][:4]] *= -1.0
-    assert _payload.match(soft_a, soft_b) is None or _payload.match(soft_a, soft_b).wm_id != wm_id
-    # random soft words: the bound is 3.6e-5 per test, so 0.11 false matches are expected in 3000;
-    # 3 or more would happen with probability 2e-4 if the bound holds
+    signs = np.concatenate([a, b]) * 2 - 1
+    # 10 weak wrong bits spread over both words
+    soft = signs * rng.uniform(3, 9, 64)
+    wrong = rng.permutation(64)[:10]
+    soft[wrong] *= -rng.uniform(0.02, 0.15, 10)
+    m = _payload.match(soft[:32], soft[32:])
+    assert m is not None and m.wm_id == wm_id and m.decoder == "cost" and m.distance == 10
+    # 3 middling wrong bits behind 18 weaker right ones: outside the 16 least reliable bits, which the
+    # reliability list required, but a cheap set
+    soft = signs * rng.uniform(4, 9, 64)
+    order = rng.permutation(64)
+    soft[order[:18]] = signs[order[:18]] * rng.uniform(0.5, 1.5, 18)
+    soft[order[18:21]] = -signs[order[18:21]] * rng.uniform(1.6, 2.0, 3)
+    assert _payload.reliability_match(soft[:32], soft[32:]) is None
+    m = _payload.match(soft[:32], soft[32:])
+    assert m is not None and m.wm_id == wm_id and m.distance == 3 and m.flipped == 21
+    # ... but not 4 confident wrong bits
+    soft = signs * rng.uniform(3, 9, 64)
+    soft[rng.permutation(64)[:4]] *= -1.0
+    m = _payload.match(soft[:32], soft[32:])
+    assert m is None or m.wm_id != wm_id
+    # random soft words: the bound is 1.5e-5 per test, so 0.05 false matches are expected in 3000;
+    # 2 or more would happen with probability 1.1e-3 if the bound holds
     false = sum(_payload.match(rng.normal(size=32), rng.normal(size=32)) is not None for _ in range(3000))
-    assert false <= 2
-    assert _payload.false_match_probability() == pytest.approx(2 ** 16 / 2 ** 32 + 16 * 5489 / 2 ** 32)
-    # the vectorised Feistel network is the scalar one
+    assert false <= 1
+    assert _payload.false_match_probability() == pytest.approx(2 ** 16 / 2 ** 32)
+
+
+def test_cost_list_threshold_counts_at_most_its_size():
+    """The threshold admits at most COST_LIST sets of bits, and not many fewer: counted exactly on
+    votes whose 44 heavy bits no cheap set can contain."""
+    rng = np.random.default_rng(11)
+    w = np.full(64, 1000.0)
+    light = rng.permutation(64)[:20]
+    w[light] = rng.uniform(0.1, 2.0, 20)
+    limit = _payload._cost_threshold(w, _payload.COST_LIST)
+    costs = np.zeros(1)
+    for x in w[light]:
+        costs = np.concatenate([costs, costs + x])      # every subset of the light bits
+    n = int(np.count_nonzero(costs < limit))
+    assert 0.95 * _payload.COST_LIST <= n <= _payload.COST_LIST
+    # a set of wrong bits cheaper than the limit is repaired
+    wm_id = 0x0BADF00D
+    a, b = _payload.words_for(wm_id)
+    soft = (np.concatenate([a, b]) * 2 - 1) * w
+    cheap = light[np.argsort(w[light])[:12]][rng.random(12) < 0.6]
+    assert len(cheap) >= 5 and w[cheap].sum() < limit
+    soft[cheap] *= -1.0
+    m = _payload.match(soft[:32], soft[32:])
+    assert m is not None and m.wm_id == wm_id and m.distance == len(cheap)
+
+
+def test_vectorised_feistel_network_is_the_scalar_one():
+    rng = np.random.default_rng(12)
     xs = rng.integers(0, 2 ** 32, 50, dtype=np.uint64).astype(np.uint32)
     assert [int(v) for v in _payload.permute_many(xs)] == [_payload.permute(int(x)) for x in xs]
     assert [int(v) for v in _payload.unpermute_many(_payload.permute_many(xs))] == [int(x) for x in xs]
