@@ -236,6 +236,9 @@ def _cheap_flips(w: np.ndarray, limit: float) -> tuple[np.ndarray, np.ndarray]:
     return masks, costs
 
 
+_BYTE_BITS = ((np.arange(256)[:, None] >> np.arange(7, -1, -1)) & 1).astype(np.float64)
+
+
 def _weighted_popcount(x: np.ndarray, w: np.ndarray) -> np.ndarray:
     """For each uint32 in ``x``: the sum of ``w`` (32 weights, most significant bit first) over its set bits."""
     out = np.zeros(x.shape)
@@ -245,29 +248,20 @@ def _weighted_popcount(x: np.ndarray, w: np.ndarray) -> np.ndarray:
     return out
 
 
-_BYTE_BITS = ((np.arange(256)[:, None] >> np.arange(7, -1, -1)) & 1).astype(np.float64)
-
-
 def cost_match(soft_a: np.ndarray, soft_b: np.ndarray, size: int = COST_LIST) -> Match | None:
     """Cost list: the id whose two words disagree with the votes on the cheapest set of bits (cost:
     the sum of those bits' |vote|), accepted when that set is among the ``size`` cheapest of all 2^64
-    disagreement patterns (see :func:`_cost_threshold`). The candidates are enumerated from one word
-    (every flip pattern of it cheaper than the threshold, whichever word has fewer) and checked
-    against the other through the permutation."""
+    disagreement patterns (see :func:`_cost_threshold`). The candidates are enumerated from word A
+    (every flip pattern of it cheaper than the threshold: every set under the threshold restricts to
+    one of them) and checked against word B through the permutation."""
     soft = np.concatenate([np.asarray(soft_a, np.float64), np.asarray(soft_b, np.float64)])
     w = np.abs(soft)
     limit = _cost_threshold(w, size)
     if limit <= 0.0:
         return None
-    hard_a, hard_b = np.uint32(_word(soft_a)), np.uint32(_word(soft_b))
-    flips_a, cost_a = _cheap_flips(w[:32], limit)
-    flips_b, cost_b = _cheap_flips(w[32:], limit)
-    if flips_a.size <= flips_b.size:
-        ids = (hard_a ^ flips_a) ^ np.uint32(WHITEN)
-        cost = cost_a + _weighted_popcount(permute_many(ids) ^ hard_b, w[32:])
-    else:
-        ids = unpermute_many(hard_b ^ flips_b)
-        cost = cost_b + _weighted_popcount((ids ^ np.uint32(WHITEN)) ^ hard_a, w[:32])
+    flips, cost_a = _cheap_flips(w[:32], limit)
+    ids = (np.uint32(_word(soft_a)) ^ flips) ^ np.uint32(WHITEN)
+    cost = cost_a + _weighted_popcount(permute_many(ids) ^ np.uint32(_word(soft_b)), w[32:])
     best = int(np.argmin(cost))
     if cost[best] >= limit:
         return None
