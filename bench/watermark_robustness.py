@@ -559,7 +559,8 @@ def main(argv=None) -> int:
     policy = f"{steps} on every key frame" if not every else f"{steps} on the first key frame of each polarity + 1 per {every} frames"
     log(f"watermark bench: {n_images} images, {n_clips} clips, {n_unmarked} unmarked clips; canonical short side "
         f"{_core.CANONICAL_SHORT}, strength {_core.STRENGTH}, detect frames {DETECT_FRAMES}; refine steps: stills "
-        f"{_refine.STEPS} (margin {_refine.MARGIN}), video {policy} (margin {_refine.VIDEO_MARGIN}, scaled view "
+        f"{_refine.STEPS} (margin {_refine.MARGIN}, step {_refine.STEP}), video {policy} (margin {_refine.VIDEO_MARGIN}, "
+        f"step {_refine.VIDEO_STEP}, scaled view "
         f"{_refine.SCALED_LUMA}/{_refine.SCALED_CHROMA}/{_refine.SCALED_NOISE}) (on {_refine.device()}); cpus {os.cpu_count()}, "
         f"load avg {os.getloadavg()[0]:.1f}; {time.strftime('%H:%M:%S')}")
     quality: list = []
