@@ -16,13 +16,13 @@ looks on the canonical copy (luma at 0.6 of its resolution, chroma at 0.3, noise
 failed a lossy two-attack combination under the CPU default (2026-11-29, one run each), recovered / 6:
 CRF 35 5 -> 6, CRF 28 + 0.5x 3 -> 5, brightness + CRF 35 4 -> 6, noise + 0.5x 6 -> 6; voted bit accuracy
 after CRF 28 + 0.5x 0.891 -> 0.956; refinement ~20 % slower (10 decoder inputs per step instead of 8).
-Their steps are larger (0.25 of the norm instead of 0.15) and aim at margin 15: with four steps most
-bits stay under it, so every bit keeps pulling instead of only the weakest. On 5 hard clips x 2 ids x 5
+Video key frames also take larger steps (0.25 of the norm instead of 0.15) toward margin 15: with four
+steps most bits stay under it, so every bit keeps pulling instead of only the weakest. On 5 hard clips x 2 ids x 5
 lossy attacks (CRF 35, CRF 28 + 0.5x, crop 80 %, crop 80 % + CRF 28, brightness + CRF 35; 2026-11-29),
 decisions from 1-3 random frames of 16 succeeded 511/1500 times at margin 9, step 0.15 (single-frame
 bit accuracy 0.771); at step 0.25, margin 9 / 12 / 15 / 20: 543 / 610 / 635 (0.794) / 637; eight steps
-at margin 9 (twice the time): 578. A step costs the same, but a key frame now rarely stops early (every margin
-met): 85.8 against 81.3 ms per frame on the bench's 10 s 720p talking head.
+at margin 9 (twice the time): 578. A step costs the same, but a key frame now rarely stops early
+(every margin met): 85.8 against 81.3 ms per frame on the bench's 10 s 720p talking head.
 """
 
 from __future__ import annotations
