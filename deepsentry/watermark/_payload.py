@@ -36,8 +36,9 @@ ID_MAX = (1 << WATERMARK_BITS) - 1
 _KEY = b"deepsentry/watermark/v1"
 WHITEN = int.from_bytes(hashlib.blake2b(_KEY + b"/whiten", digest_size=4).digest(), "big")
 
-# Reliability list (the reader's screen): both words agree with the votes outside the given number of
-# least reliable of the 64 bits.
+# Reliability list: both words agree with the votes outside the given number of least reliable of the
+# 64 bits. The reader uses it only as its screen, with _core.SCREEN_BITS; 16 is the size it had when
+# it accepted ids.
 WEAK_BITS = 16
 # Cost list: accept the id whose words disagree with the votes on the cheapest set of bits when that
 # set is among the COST_LIST cheapest of the 2^64 disagreement patterns (counted on a COST_GRID grid).
@@ -176,17 +177,14 @@ def reliability_match(soft_a: np.ndarray, soft_b: np.ndarray, weak_bits: int = W
     else:
         ids = unpermute_many(np.uint32(hard_b) ^ _subsets(weak_b))
         ok = (((ids ^ np.uint32(WHITEN)) ^ np.uint32(hard_a)) & keep_a) == 0
-    found = ids[ok]
-    if found.size == 0:
+    ids = ids[ok]
+    if ids.size == 0:
         return None
-    best = None
-    for wm_id in (int(i) for i in found):
-        a, b = words_for(wm_id)
-        wrong = np.concatenate([a, b]) * 2 - 1 != np.sign(soft)
-        cost = float(np.abs(soft)[wrong].sum())
-        if best is None or cost < best[0]:
-            best = (cost, wm_id)
-    return _explain(best[1], soft, "reliability")
+    # the cheapest of the compatible ids (cost: the summed |vote| of the bits it disagrees with)
+    w = np.abs(soft)
+    cost = (_weighted_popcount(ids ^ np.uint32(WHITEN) ^ np.uint32(hard_a), w[:32])
+            + _weighted_popcount(permute_many(ids) ^ np.uint32(hard_b), w[32:]))
+    return _explain(int(ids[int(np.argmin(cost))]), soft, "reliability")
 
 
 def _explain(wm_id: int, soft: np.ndarray, decoder: str) -> Match:
