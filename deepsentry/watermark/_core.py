@@ -297,8 +297,10 @@ def _vote(scores: list[np.ndarray]) -> np.ndarray:
 
 def votes(scores: list[np.ndarray]):
     """The soft votes the check is run on, in order: the plain sum and its inverse (a still from an
-    inverted segment), then, with >= 2 frames, the bias-cancelled vote and its inverse: scores minus
-    their mean over frames, each frame signed by its projection on the first principal direction."""
+    inverted segment), then, with >= 2 frames, two bias-cancelled votes and their inverses: scores
+    minus their mean over frames, each frame signed by its projection on the first principal
+    direction, then each frame weighted by that projection (a frame H.264 caught mid-way through a
+    polarity switch, coding the sign flip over several frames, counts less)."""
     plain = _vote(scores)
     yield plain
     yield -plain
@@ -308,11 +310,11 @@ def votes(scores: list[np.ndarray]):
         flat = c.reshape(len(scores), -1)
         if np.linalg.norm(flat) > 1e-6:
             u = np.linalg.svd(flat, full_matrices=False)[2][0]
-            p = np.sign(flat @ u)
-            p[p == 0] = 1.0
-            centred = np.tensordot(p, c, axes=1)
-            yield centred
-            yield -centred
+            proj = flat @ u
+            for weights in (np.where(proj >= 0, 1.0, -1.0), proj):
+                centred = np.tensordot(weights, c, axes=1)
+                yield centred
+                yield -centred
 
 
 def _check(scores: list[np.ndarray]) -> tuple[_payload.Match | None, int]:
