@@ -248,6 +248,22 @@ VIDEO_ATTACKS = {
 }
 
 
+SELECTED: set[str] | None = None   # --attacks: only these (both tables)
+FIXED_IDS = False                  # --fixed-ids: ids from the clip / image index, for A/B runs
+
+
+def attacks(table: dict) -> list:
+    """``table``'s items, restricted to ``--attacks`` when given."""
+    return [(k, v) for k, v in table.items() if SELECTED is None or k in SELECTED]
+
+
+def bench_id(index: int, salt: int) -> int:
+    """A fresh random id, or with ``--fixed-ids`` one derived from the item's index (same ids every run)."""
+    if not FIXED_IDS:
+        return new_watermark_id()
+    return (1_000_003 * index + 7_919 * salt + 424_242) % 2 ** 32
+
+
 def decode_all(path: Path) -> tuple[list[np.ndarray], int]:
     with av.open(str(path)) as c:
         s = c.streams.video[0]
@@ -340,14 +356,14 @@ def ssim(a, b) -> float:
 def bench_images(n: int, fp_frames: list, quality: list, timings: dict, baselines: bool) -> Tally:
     tally = Tally()
     for k, (name, cat, img) in enumerate(make_images(n)):
-        wm_id = new_watermark_id()
+        wm_id = bench_id(k, 1)
         t0 = time.perf_counter()
         marked = embed_image(img, wm_id)
         timings.setdefault("embed_image_s", []).append(time.perf_counter() - t0)
         quality.append(("image", cat, psnr(marked, img), ssim(marked, img)))
         dwt = dwt_embed(img, wm_id) if baselines else None
         row = []
-        for attack, (op, hyp) in IMAGE_ATTACKS.items():
+        for attack, (op, hyp) in attacks(IMAGE_ATTACKS):
             att = op(marked)
             sc = Scored([att])
             t0 = time.perf_counter()
@@ -376,7 +392,7 @@ def bench_clips(n: int, tmp: Path, quality: list, timings: dict, start: int = 0)
     for i in range(start, start + n):
         src, dst = tmp / f"clip{i}.mp4", tmp / f"clip{i}_m.mp4"
         kind = make_clip(src, i)
-        wm_id = new_watermark_id()
+        wm_id = bench_id(i, 0)
         t0 = time.perf_counter()
         stats = embed_video(src, dst, wm_id)
         dt = time.perf_counter() - t0
@@ -393,7 +409,7 @@ def bench_clips(n: int, tmp: Path, quality: list, timings: dict, start: int = 0)
         quality.append(("video(after CRF18)", kind, np.mean([psnr(m, o) for m, o in zip(marked[::12], orig[::12])]),
                         np.mean([ssim(m, o) for m, o in zip(marked[::12], orig[::12])])))
         row = []
-        for attack, (op, select, crf, hyp) in VIDEO_ATTACKS.items():
+        for attack, (op, select, crf, hyp) in attacks(VIDEO_ATTACKS):
             frames, afps = select(marked, fps)
             if op is not None:
                 frames = [op(f) for f in frames]
@@ -546,7 +562,16 @@ def main(argv=None) -> int:
     ap.add_argument("--refine", type=int, default=None, metavar="STEPS",
                     help="video: gradient steps on every key frame (sets DEEPSENTRY_WM_REFINE; default: the "
                          "package's, 4 within a budget on a CPU)")
+    ap.add_argument("--attacks", default=None, help="comma list: only these attacks (names as in the tables)")
+    ap.add_argument("--fixed-ids", action="store_true", help="ids derived from each clip's / image's index (A/B runs)")
     args = ap.parse_args(argv)
+    global SELECTED, FIXED_IDS
+    if args.attacks:
+        SELECTED = set(filter(None, args.attacks.split(",")))
+        unknown = SELECTED - set(IMAGE_ATTACKS) - set(VIDEO_ATTACKS)
+        if unknown:
+            ap.error(f"unknown attacks: {', '.join(sorted(unknown))}")
+    FIXED_IDS = args.fixed_ids
     if args.refine is not None:
         os.environ["DEEPSENTRY_WM_REFINE"] = str(args.refine)
     q = args.quick

@@ -5,13 +5,14 @@ result: on some content (flat scenes, fine regular textures) a few bits read wro
 and those errors are not noise, so more frames or more encoder passes do not fix them. Here the
 residual, kept at its PSNR budget (its L2 norm on the canonical copy), is moved by normalised
 gradient steps that raise every bit's decoder margin on the canonical copy as it is and as the web
-changes it (:func:`views`): blurred and noisy like a lossy re-encode, centre-cropped to 80 %, darkened
-by 20 grey levels, and, on stills with wide highlights (>= 5 % of the pixels within 20 grey levels of
-white in some channel), brightened by 20 (the mark is lost wherever a channel clips; a general
-brightened view lowered the weakest margin on flat scenes). On 6 synthetic scenes with near-white
-discs, brightness +20 read 0/6 without that view and 6/6 with it (same for +20 then JPEG 50). ``bench/watermark_robustness.py`` (50 stills, 2026-11-28): exact-id recovery on
-photos went from 78-93 % to 100 % for every attack but the 60 % crop (47 -> 67 %) and brightness + JPEG
-(96 %); flat synthetic scenes from 0 % to 80-100 %.
+changes it (:func:`views`): blurred and noisy like a lossy re-encode, centre-cropped to 80 %,
+darkened by 20 grey levels, and, on stills with wide highlights (>= 5 % of the pixels within 20 grey
+levels of white in some channel), brightened by 20 (the mark is lost wherever a channel clips; a
+general brightened view lowered the weakest margin on flat scenes). On 6 synthetic scenes with
+near-white discs, brightness +20 read 0/6 without that view and 6/6 with it (same for +20 then JPEG
+50). ``bench/watermark_robustness.py`` (50 stills, 2026-11-28): exact-id recovery on photos went
+from 78-93 % to 100 % for every attack but the 60 % crop (47 -> 67 %) and brightness + JPEG (96 %);
+flat synthetic scenes from 0 % to 80-100 %.
 
 Video key frames (``video=True``), whose residual serves many frames, also aim for a higher margin
 (see below) and add a *scaled* view, a 0.5x downscale followed by a strong H.264 re-encode as it
