@@ -28,7 +28,7 @@ cheapest such set and among the 2^16 cheapest of all 2^64 sets (many weak errors
 ones; the count is kept by dynamic programming over the votes). On unmarked media a false match has
 probability at most 2^16/2^32 = 1.5e-5 per vote checked, whatever the decoder does on unmarked
 content; a file is normally checked at most 24 times (6 votes x 4 geometric hypotheses), so
-<= 3.6e-4 per file (a read that looks marked but fails is checked again on
+<= 3.7e-4 per file (a read that looks marked but fails is checked again on
 more frames: more tests, counted). ``WatermarkResult.confidence`` is one minus that bound for the
 checks actually run. Every frame is self-contained, so a still taken from a clip still reads.
 
@@ -44,8 +44,8 @@ stopped at 8). It clips each frame's scores to +-8, and checks, in order: the pl
 bias-cancelled votes - scores minus their mean over frames, each frame signed by its projection on the
 first principal direction, then weighted by it - and their inverses. H.264 codes a polarity switch of a
 static picture over several frames, and frames caught mid-way carry little mark: weighted, they count
-less (CRF 28 + 0.5x on 40 bench clips, fixed ids: 40/40 from 8 frames, was 39/40; decisions from 2-6
-random frames of 16 succeed 2494/4000 times, was 2351). ``frames_agreeing`` counts frames whose own 64 bits agree
+less (CRF 28 + 0.5x on 40 bench clips, fixed ids: 40/40 from 8 frames, was 39/40; decisions from 2, 3, 4
+or 6 random frames of 16 succeed 2494/4000 times, was 2351). ``frames_agreeing`` counts frames whose own 64 bits agree
 with the result (either polarity) in >= 58 bits. The encoder runs once per segment at most
 (``FrameMarker(reuse=True)``): the key frame's residual is moved with the global motion (phase
 correlation of the canonical copies) for the segment's other frames, and recomputed at a cut. A
@@ -82,10 +82,10 @@ the other key frames one-pass. ``DEEPSENTRY_WM_REFINE`` / ``embed_video(refine=)
 watermark embed --refine`` set the steps for every key frame (0: the one-pass mark).
 
 *Limits (see the table):* one-pass marks on content without texture (flat synthetic gradients) lose
-the mark under strong compression; with the CPU default, of 40 bench clips every single attack but the
-two below is recovered from all, crop 80 % + CRF 28 from 95 % and CRF 28 + 0.5x from 90 % (the issue's
-target for combinations is 95 %); downscales below ~200 px short side (0.25x) lose the mark on video;
-crops to 60 % often do, refined or not.
+the mark under strong compression; with the CPU default, 40 bench clips recover their id after every
+single attack and every two-attack combination (2026-11-29: CRF 28 + 0.5x 40/40, the hardest; it
+missed 1-4 clips per run before the weighted vote and the margin-15 key frames); downscales to ~135 px
+short side (0.25x) lose it on about 4 clips in 10, crops to 60 % on about 1 in 4, refined or not.
 """
 
 from deepsentry.watermark._core import (
