@@ -174,12 +174,12 @@ def _steps(small: np.ndarray, residual: np.ndarray, signs: np.ndarray, steps: in
     for k in range(limit):
         r.requires_grad_(True)
         loss = 0.0
-        plain = None
+        untouched = None
         for batch in views(x0 + r, gen, scaled=video, brightened=brightened):
             margins = decode(batch) * target.repeat(batch.shape[0] // 2, 1)
-            plain = float(margins[:2].detach().min()) if plain is None else plain
+            untouched = margins[:2] if untouched is None else untouched
             loss = loss + torch.relu(margin - margins).sum()
-        if float(loss.detach()) == 0.0 or (k >= steps and plain >= margin / 2):
+        if float(loss.detach()) == 0.0 or (k >= steps and float(untouched.detach().min()) >= margin / 2):
             break
         (grad,) = torch.autograd.grad(loss, r)
         with torch.no_grad():
