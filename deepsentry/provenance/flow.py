@@ -165,14 +165,13 @@ def seal(in_path: str | Path, out_path: str | Path, settings, *, client=None, pa
         client, own_client = open_registry(settings, passphrase=passphrase), True
     marked = _tmp_beside(out_path, "wm")
     try:
-        wm_id = allocate_watermark_id(client)
         try:
             if is_video(in_path):
+                wm_id = allocate_watermark_id(client)
                 wm.embed_video(in_path, marked, wm_id)
-            elif hasattr(wm, "embed_image_file"):
-                wm.embed_image_file(in_path, marked, wm_id)
             else:
-                _embed_image_file(wm, in_path, marked, wm_id)
+                # the still is read back, and another free id drawn when it does not read (fine textures)
+                wm_id = wm.embed_image_file(in_path, marked, draw_id=lambda: allocate_watermark_id(client))
         except DeepsentryError:
             raise
         except Exception as exc:  # noqa: BLE001 - surfaced as a typed error
@@ -186,17 +185,3 @@ def seal(in_path: str | Path, out_path: str | Path, settings, *, client=None, pa
         if own_client and client is not None:
             client.close()
 
-
-def _embed_image_file(wm, src: Path, dst: Path, wm_id: int) -> None:
-    import cv2
-    import numpy as np
-
-    img = cv2.imdecode(np.fromfile(str(src), np.uint8), cv2.IMREAD_COLOR)
-    if img is None:
-        raise ProvenanceError(f"cannot decode image {src.name}", code="corrupt_media")
-    out = wm.embed_image(cv2.cvtColor(img, cv2.COLOR_BGR2RGB), wm_id)
-    params = [cv2.IMWRITE_JPEG_QUALITY, 95] if dst.suffix.lower() in (".jpg", ".jpeg") else []
-    ok, buf = cv2.imencode(dst.suffix, cv2.cvtColor(np.asarray(out), cv2.COLOR_RGB2BGR), params)
-    if not ok:
-        raise ProvenanceError(f"cannot encode {dst.suffix}", code="encode_failed")
-    buf.tofile(str(dst))

@@ -74,8 +74,11 @@ with wide highlights also brightened by 20 (video key frames: to 15 in larger st
 L2 norm is kept and ``_apply`` re-fits the gain to the PSNR target, so the cost stays 38.4 dB. *Still
 images* always get up to 8 steps (3.5-5.1 s for a 720p image on this idle CPU), up to 24 while a bit
 of the untouched copy stays under half the margin (fine regular textures), and keep the one-pass mark
-in the rare case it reads better on the image actually written. Video key frames get 4 steps by
-default: on a GPU every key frame (not measured: no GPU was lent to this project when it was written);
+in the rare case it reads better on the image actually written. Some ids still keep a bit confidently
+wrong on fine regular textures (2 of 8 random ids on a 640x480 brick wall, after 24 steps), so a still
+marked without a given id (``embed_image_file``, which ``seal`` and ``deepsentry watermark embed`` use)
+is read back from the file written and gets another id, up to 4, when it does not read. Video key
+frames get 4 steps by default: on a GPU every key frame (not measured: no GPU was lent to this project when it was written);
 on the CPU, where 4 steps cost ~4.3 s per key frame, within a budget - the first key frame of each
 polarity and one more per 90 frames, each polarity's residual held across segments (``FrameMarker``),
 the other key frames one-pass. ``DEEPSENTRY_WM_REFINE`` / ``embed_video(refine=)`` / ``deepsentry

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 
 def register(subparsers) -> None:
     wm = subparsers.add_parser("watermark", help="embed or read the invisible watermark")
     sub = wm.add_subparsers(dest="watermark_command", metavar="ACTION")
 
-    embed = sub.add_parser("embed", help="mark an image or video; prints the watermark id used")
+    embed = sub.add_parser("embed", help="mark an image or video; prints the watermark id used (read back from the "
+                                         "output: a still without --id gets another random id if its first does not read)")
     embed.add_argument("input", help="image (png/jpg/...) or video file")
     embed.add_argument("output", help="where to write the marked copy (video: H.264 mp4/mkv)")
     embed.add_argument("--id", type=_id_arg, default=None, help="watermark id (0..2^32-1); random when omitted")
@@ -20,8 +22,9 @@ def register(subparsers) -> None:
                             "re-encoding and crops; about 4.3 s per key frame on a 2-core CPU for 4 steps). "
                             "Default: DEEPSENTRY_WM_REFINE if set, else 4 steps, on a GPU for every key frame and "
                             "on the CPU for the first of each polarity and one more per 90 frames. Still images "
-                            "are always refined (8 steps)")
-    embed.add_argument("--json", action="store_true", help="print {\"id\": N} and errors as JSON")
+                            "are always refined (8 steps, up to 24 on hard textures)")
+    embed.add_argument("--json", action="store_true",
+                       help="print {\"id\": N, \"verified\": true|false} (the output read back) and errors as JSON")
     embed.set_defaults(func=_embed)
 
     detect = sub.add_parser("detect", help="read the watermark of an image or video")
@@ -56,14 +59,27 @@ def _embed(args) -> int:
     from deepsentry.watermark import embed_image_file, embed_video, new_watermark_id
     from deepsentry.watermark._io import _exists, _read_image
 
-    wm_id = args.id if args.id is not None else new_watermark_id()
     src = _exists(args.input)
     if _read_image(src) is not None and src.suffix.lower() != ".gif":
-        embed_image_file(src, args.output, wm_id)
+        # without --id the still is read back inside, and another id drawn when it does not read
+        wm_id = embed_image_file(src, args.output, args.id)
+        verified = args.id is None or _reads_back(args.output, wm_id)
     else:
+        wm_id = args.id if args.id is not None else new_watermark_id()
         embed_video(src, args.output, wm_id, crf=args.crf, refine=args.refine)
-    print(json.dumps({"id": wm_id}) if args.json else wm_id)
+        verified = _reads_back(args.output, wm_id)
+    if not verified:
+        print(f"warning: {args.output} was written but does not read back as watermark id {wm_id}; "
+              "omit --id (stills) or raise --refine (video) for a mark that reads", file=sys.stderr)
+    print(json.dumps({"id": wm_id, "verified": verified}) if args.json else wm_id)
     return 0
+
+
+def _reads_back(path, wm_id: int) -> bool:
+    from deepsentry.watermark import detect
+
+    found = detect(path)
+    return found is not None and found.id == wm_id
 
 
 def _detect(args) -> int:

@@ -294,6 +294,39 @@ def test_stills_on_fine_regular_texture_get_more_steps():
         assert r is not None and r.id == wm_id
 
 
+def test_still_without_a_given_id_is_read_back_and_gets_another_id_when_it_does_not_read(tmp_path, capsys):
+    """On a 640x480 brick wall, id 0xCE14ABEE keeps one bit confidently wrong after all 24 steps and
+    the file reads as unmarked; ``embed_image_file`` without an id reads the file back and draws
+    another. When no drawn id reads, it says so and leaves what was at ``dst`` untouched. The CLI
+    writes a given id as asked, and says when it does not read back."""
+    from PIL import Image
+    from skimage import data
+
+    from deepsentry.cli import main
+
+    grey = cv2.resize(data.brick(), (640, 640), interpolation=cv2.INTER_CUBIC)[80:560]
+    src = tmp_path / "brick.png"
+    Image.fromarray(np.stack([grey] * 3, axis=-1)).save(src)
+    unlucky, fine = 0xCE14ABEE, 0x12345678
+    dst = tmp_path / "marked.png"
+    dst.write_bytes(b"kept")
+    with pytest.raises(WatermarkError) as exc:
+        embed_image_file(src, dst, draw_id=lambda: unlucky, tries=1)
+    assert exc.value.code == "watermark_unreadable" and "0xce14abee" in str(exc.value)
+    assert dst.read_bytes() == b"kept" and sorted(q.name for q in tmp_path.iterdir()) == ["brick.png", "marked.png"]
+
+    drawn = iter([unlucky, fine])
+    assert embed_image_file(src, dst, draw_id=lambda: next(drawn)) == fine
+    found = detect(dst)
+    assert found is not None and found.id == fine
+    assert sorted(q.name for q in tmp_path.iterdir()) == ["brick.png", "marked.png"]
+
+    assert main(["watermark", "embed", str(src), str(tmp_path / "given.png"), "--id", hex(unlucky), "--json"]) == 0
+    out = capsys.readouterr()
+    assert json.loads(out.out) == {"id": unlucky, "verified": False}
+    assert "does not read back as watermark id" in out.err and detect(tmp_path / "given.png") is None
+
+
 def test_crop_hypothesis_alone_reads_an_80_percent_crop(marked_astronaut, monkeypatch):
     """The reader's centre-crop hypothesis (the copy read at 0.8 x the canonical scale) on its own
     finds the id of an 80 % crop (a refined still usually reads there on the plain hypothesis too)."""
@@ -538,9 +571,10 @@ def test_cli_embed_prints_id_and_detect_json_has_documented_shape(tmp_path, caps
     assert json.loads(capsys.readouterr().out) == {"id": None, "confidence": 0.0, "frames_agreeing": 0,
                                                    "frames_decoded": 1}
 
-    assert main(["watermark", "embed", str(src), str(tmp_path / "r.png")]) == 0
-    printed = int(capsys.readouterr().out.strip())
-    assert 0 <= printed < 2 ** 32
+    assert main(["watermark", "embed", str(src), str(tmp_path / "r.png"), "--json"]) == 0
+    body = json.loads(capsys.readouterr().out)
+    printed = body["id"]
+    assert 0 <= printed < 2 ** 32 and body["verified"] is True
     # stills are refined against the decoder: a random id reads back (100 % of the bench's photos)
     found = detect(tmp_path / "r.png")
     assert found is not None and found.id == printed
