@@ -364,11 +364,16 @@ def bench_images(n: int, fp_frames: list, quality: list, timings: dict, baseline
     for k, (name, cat, img) in enumerate(make_images(n)):
         src, dst = tmp / f"still{k}.png", tmp / f"still{k}_m.png"
         Image.fromarray(img).save(src)
-        draws = iter(range(1, 100))
+        drawn: list[int] = []
+
+        def draw(k=k, drawn=drawn) -> int:       # --fixed-ids: the first draw keeps the image's usual id
+            drawn.append(bench_id(k, 1 + 100 * len(drawn)))
+            return drawn[-1]
+
         t0 = time.perf_counter()
-        wm_id = embed_image_file(src, dst, draw_id=lambda: bench_id(k, 100 * next(draws) - 99))
+        wm_id = embed_image_file(src, dst, draw_id=draw)
         timings.setdefault("embed_image_file_s", []).append(time.perf_counter() - t0)
-        timings.setdefault("ids_drawn_per_still", []).append(next(draws) - 1)
+        timings.setdefault("ids_drawn_per_still", []).append(len(drawn))
         marked = np.asarray(Image.open(dst).convert("RGB"))
         quality.append(("image", cat, psnr(marked, img), ssim(marked, img)))
         dwt = dwt_embed(img, wm_id) if baselines else None

@@ -35,6 +35,15 @@ def lfw_faces() -> np.ndarray:
     return data.lfw_subset()
 
 
+def brick_wall() -> np.ndarray:
+    """640x480 RGB uint8 brick wall (skimage's grey 512x512 brick, upscaled and centre-cropped as the
+    watermark bench's brick_640x480): a fine regular texture on which some watermark ids keep a bit wrong."""
+    from skimage import data
+
+    grey = cv2.resize(data.brick(), (640, 640), interpolation=cv2.INTER_CUBIC)[80:560]
+    return np.ascontiguousarray(np.stack([grey] * 3, axis=-1))
+
+
 def scene(width: int = 1280, height: int = 720, seed: int = 0) -> np.ndarray:
     """A face-free background: smooth gradients plus blocks, deterministic per seed."""
     rng = np.random.default_rng(seed)

@@ -4,13 +4,12 @@
 from __future__ import annotations
 
 import cv2
-import numpy as np
 import pytest
 from prov_helpers import PASS, photo_clip, reencode, unrelated_clip, write_image
 
 from deepsentry.provenance import flow as flow_mod
 from deepsentry.provenance import seal, verify
-from tests.mediautil import scene
+from tests.mediautil import brick_wall, scene
 
 wm = pytest.importorskip("deepsentry.watermark")
 
@@ -52,14 +51,11 @@ def test_sealed_still_whose_first_id_does_not_read_gets_another(tmp_path, prov_s
     """seal draws the still's id, reads the marked file back and draws another free id when it does not
     read (a 640x480 brick wall with id 0xCE14ABEE keeps one bit wrong); the receipt, the C2PA soft
     binding and the ledger record all name the id the file carries."""
-    from skimage import data
-
     monkeypatch.setenv("DEEPSENTRY_PASSPHRASE", PASS)
-    grey = cv2.resize(data.brick(), (640, 640), interpolation=cv2.INTER_CUBIC)[80:560]
     drawn = iter([0xCE14ABEE, 0x2468ACE1])
     monkeypatch.setattr(flow_mod, "new_watermark_id", lambda: next(drawn))
     sealed = tmp_path / "brick-sealed.png"
-    r = seal(write_image(tmp_path / "brick.png", np.stack([grey] * 3, axis=-1)), sealed, prov_settings,
+    r = seal(write_image(tmp_path / "brick.png", brick_wall()), sealed, prov_settings,
              client=prov_registry)
     assert r.watermark_id == 0x2468ACE1 and r.c2pa["soft_binding"] == 0x2468ACE1
     found = wm.detect(sealed)

@@ -18,7 +18,7 @@ from deepsentry.watermark import (WATERMARK_BITS, FrameMarker, WatermarkResult, 
                                   embed_image_file, embed_video, new_watermark_id, psnr)
 from deepsentry.watermark import _payload
 from deepsentry.watermark._io import DETECT_FRAMES
-from tests.mediautil import astronaut
+from tests.mediautil import astronaut, brick_wall
 from tests.watermark.conftest import talking_head_frames, write_clip
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -300,13 +300,11 @@ def test_still_without_a_given_id_is_read_back_and_gets_another_id_when_it_does_
     another. When no drawn id reads, it says so and leaves what was at ``dst`` untouched. The CLI
     writes a given id as asked, and says when it does not read back."""
     from PIL import Image
-    from skimage import data
 
     from deepsentry.cli import main
 
-    grey = cv2.resize(data.brick(), (640, 640), interpolation=cv2.INTER_CUBIC)[80:560]
     src = tmp_path / "brick.png"
-    Image.fromarray(np.stack([grey] * 3, axis=-1)).save(src)
+    Image.fromarray(brick_wall()).save(src)
     unlucky, fine = 0xCE14ABEE, 0x12345678
     dst = tmp_path / "marked.png"
     dst.write_bytes(b"kept")
