@@ -194,6 +194,12 @@ def detect(path: str | Path) -> WatermarkResult | None:
     return detect_report(path).result
 
 
+def reads_back(path: str | Path, wm_id: int) -> bool:
+    """Whether ``path`` (a still or a clip) reads as carrying ``wm_id``."""
+    found = detect(path)
+    return found is not None and found.id == wm_id
+
+
 def embed_image_file(src: str | Path, dst: str | Path, wm_id: int | None = None, *,
                      draw_id: Callable[[], int] | None = None, tries: int = STILL_ID_TRIES) -> int:
     """Mark an image file and return the id it carries; the format follows ``dst``'s suffix (PNG
@@ -221,8 +227,7 @@ def embed_image_file(src: str | Path, dst: str | Path, wm_id: int | None = None,
             wm_id = int(draw())
             tried.append(wm_id)
             _write_image(embed_image(img, wm_id), tmp)
-            back = detect(tmp)
-            if back is not None and back.id == wm_id:
+            if reads_back(tmp, wm_id):
                 tmp.replace(dst)
                 return wm_id
     finally:

@@ -57,29 +57,22 @@ def _steps_arg(text: str) -> int:
 
 def _embed(args) -> int:
     from deepsentry.watermark import embed_image_file, embed_video, new_watermark_id
-    from deepsentry.watermark._io import _exists, _read_image
+    from deepsentry.watermark._io import _exists, _read_image, reads_back
 
     src = _exists(args.input)
     if _read_image(src) is not None and src.suffix.lower() != ".gif":
         # without --id the still is read back inside, and another id drawn when it does not read
         wm_id = embed_image_file(src, args.output, args.id)
-        verified = args.id is None or _reads_back(args.output, wm_id)
+        verified = args.id is None or reads_back(args.output, wm_id)
     else:
         wm_id = args.id if args.id is not None else new_watermark_id()
         embed_video(src, args.output, wm_id, crf=args.crf, refine=args.refine)
-        verified = _reads_back(args.output, wm_id)
+        verified = reads_back(args.output, wm_id)
     if not verified:
         print(f"warning: {args.output} was written but does not read back as watermark id {wm_id}; "
               "omit --id (stills) or raise --refine (video) for a mark that reads", file=sys.stderr)
     print(json.dumps({"id": wm_id, "verified": verified}) if args.json else wm_id)
     return 0
-
-
-def _reads_back(path, wm_id: int) -> bool:
-    from deepsentry.watermark import detect
-
-    found = detect(path)
-    return found is not None and found.id == wm_id
 
 
 def _detect(args) -> int:
