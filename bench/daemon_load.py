@@ -6,9 +6,14 @@ completion, and prints requests/s, p50/p95 latency, status counts and the daemon
 Bounded in count and time; loopback only.
 
     .venv/bin/python bench/daemon_load.py [--requests 200] [--distinct 40] [--timeout 600] [--retry]
+    .venv/bin/python bench/daemon_load.py --memory [--requests 20]
 
 Without --retry each request is answered once (a result, or 429 when the queue is full); with --retry
 clients honour Retry-After until every request has its result.
+
+``--memory``: the memory run. Half the requests send 12 captured frames of 2000x2000 JPEG each, half
+upload a 6000x4000 JPEG, 4 in flight at a time, every one followed to its result; prints the daemon's
+RSS when idle (model loaded), its peak, and its RSS once every job has finished.
 """
 
 from __future__ import annotations
@@ -83,22 +88,24 @@ async def one(session, url, token, data, i, deadline, retry):
     return status, time.perf_counter() - t0, status == 429
 
 
-async def main_async(args) -> None:
+def start_daemon(prefix: str, **env_extra: str) -> tuple[subprocess.Popen, str, str]:
+    """``deepsentry serve`` on a free loopback port with its own home and the ledger off:
+    (process, url, token) once it prints its token."""
     port = free_port()
-    home = tempfile.mkdtemp(prefix="deepsentry-load-")
-    env = {**os.environ, "DEEPSENTRY_HOME": home, "DEEPSENTRY_LEDGER": "0",
-           "DEEPSENTRY_QUEUE_SIZE": str(args.queue)}
+    env = {**os.environ, "DEEPSENTRY_HOME": tempfile.mkdtemp(prefix=prefix), "DEEPSENTRY_LEDGER": "0", **env_extra}
     proc = subprocess.Popen([sys.executable, "-m", "deepsentry", "serve", "--port", str(port)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+    while True:
+        line = proc.stdout.readline()
+        if not line:
+            raise SystemExit("daemon exited early")
+        if line.startswith("pairing token:"):
+            return proc, f"http://127.0.0.1:{port}", line.split(":", 1)[1].strip()
+
+
+async def main_async(args) -> None:
+    proc, url, token = start_daemon("deepsentry-load-", DEEPSENTRY_QUEUE_SIZE=str(args.queue))
     try:
-        token = None
-        while token is None:
-            line = proc.stdout.readline()
-            if not line:
-                raise SystemExit("daemon exited early")
-            if line.startswith("pairing token:"):
-                token = line.split(":", 1)[1].strip()
-        url = f"http://127.0.0.1:{port}"
         images = small_images(args.distinct)
         rss_start = peak_rss_mb(proc.pid)
         deadline = time.perf_counter() + args.timeout
@@ -132,6 +139,73 @@ async def main_async(args) -> None:
         proc.wait(30)
 
 
+def _gradient_jpeg(w: int, h: int, seed: int) -> bytes:
+    y, x = np.mgrid[0:h, 0:w]
+    img = np.stack([(x * 255 // w), (y * 255 // h), np.full_like(x, seed * 37 % 256)], -1).astype(np.uint8)
+    canvas = np.ascontiguousarray(img)
+    astronaut_face_on(canvas, w // 3, h // 4, min(w, h) / 600)
+    return cv2.imencode(".jpg", canvas[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 85])[1].tobytes()
+
+
+def current_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def memory_run(session, url: str, token: str, n: int) -> dict:
+    import base64
+
+    headers = {"Authorization": f"Bearer {token}"}
+    frames = [_gradient_jpeg(2000, 2000, k) for k in range(12)]
+    upload = _gradient_jpeg(6000, 4000, 1)
+    gate = asyncio.Semaphore(4)
+    statuses: list[int] = []
+
+    async def one_request(i: int) -> None:
+        async with gate:
+            if i % 2 == 0:
+                body = {"frames": [{"t": k * 0.5, "jpeg": base64.b64encode(frames[(k + i) % 12]).decode()}
+                                   for k in range(12)], "nocache": True}
+                req = session.post(url + "/v1/analyze?wait=1", json=body, headers=headers)
+            else:
+                form = aiohttp.FormData()
+                form.add_field("file", upload[:-2] + bytes([i % 256]) + upload[-2:], filename=f"big{i}.jpg",
+                               content_type="image/jpeg")
+                req = session.post(url + "/v1/analyze?wait=1", data=form, headers=headers)
+            async with req as r:
+                await r.read()
+                statuses.append(r.status)
+
+    await asyncio.gather(*(one_request(i) for i in range(n)))
+    counts: dict[int, int] = {}
+    for st in statuses:
+        counts[st] = counts.get(st, 0) + 1
+    return {"requests": n, "status_counts": counts}
+
+
+async def main_memory(args) -> None:
+    proc, url, token = start_daemon("deepsentry-mem-")
+    try:
+        await asyncio.sleep(2.0)
+        idle = current_rss_mb(proc.pid)
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=args.timeout)) as s:
+            t0 = time.perf_counter()
+            out = await memory_run(s, url, token, args.requests)
+            wall = time.perf_counter() - t0
+            await asyncio.sleep(2.0)
+            final = current_rss_mb(proc.pid)
+            async with s.get(url + "/v1/health") as r:
+                alive = (await r.json()) == {"status": "ok"}
+        print(json.dumps({**out, "wall_s": round(wall, 1), "idle_rss_mb": round(idle, 1),
+                          "peak_rss_mb": round(peak_rss_mb(proc.pid), 1), "final_rss_mb": round(final, 1),
+                          "final_minus_idle_mb": round(final - idle, 1), "daemon_alive_after": alive}, indent=2))
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--requests", type=int, default=200)
@@ -139,8 +213,15 @@ def main() -> None:
     ap.add_argument("--queue", type=int, default=16)
     ap.add_argument("--timeout", type=float, default=600)
     ap.add_argument("--retry", action="store_true", help="clients honour Retry-After and retry until answered")
+    ap.add_argument("--memory", action="store_true", help="the memory run (large frames and uploads); "
+                                                          "--requests defaults to 20 there")
     args = ap.parse_args()
-    asyncio.run(main_async(args))
+    if args.memory:
+        if args.requests == 200:
+            args.requests = 20
+        asyncio.run(main_memory(args))
+    else:
+        asyncio.run(main_async(args))
 
 
 if __name__ == "__main__":

@@ -70,6 +70,8 @@ class Limits:
     max_frames: int = 64                         # frames sampled per video for analysis
     sample_fps: float = 2.0                      # frames sampled per second of video
     max_request_frames: int = 64                 # frames the extension may send in one request
+    max_request_pixels: int = 80_000_000         # pixels all frames of one request decode to, together
+    max_queued_bytes: int = 256 * 1024 * 1024    # encoded frames held by queued jobs, all requests together
     fetch_timeout_s: float = 60.0                # whole URL fetch
 
 
@@ -91,6 +93,9 @@ class Settings:
     ledger_rpc_url: str | None = None
     ledger_chain_id: int | None = None
     ledger_enabled: bool = True
+    ledger_contract: str | None = None           # pin the registry contract's address (else deployed once)
+    fault_point: str | None = None               # crash tests only: kill node and process at this point of a
+                                                 # registration ("journaled", "sent", "registered")
 
     @property
     def token_path(self) -> Path:
@@ -121,6 +126,8 @@ _ENV = {
     "queue_size": ("DEEPSENTRY_QUEUE_SIZE", int),
     "ledger_rpc_url": ("DEEPSENTRY_LEDGER_RPC", str),
     "ledger_chain_id": ("DEEPSENTRY_LEDGER_CHAIN_ID", int),
+    "ledger_contract": ("DEEPSENTRY_LEDGER_CONTRACT", str),
+    "fault_point": ("DEEPSENTRY_FAULT_POINT", str),
 }
 
 

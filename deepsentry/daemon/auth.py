@@ -9,6 +9,7 @@ origins and is rate-limited, so the code's 40 bits cannot be brute-forced.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import os
@@ -72,19 +73,30 @@ def check_bearer(header: str | None, token: str) -> None:
 
 
 class PairingLimiter:
-    """At most ``attempts`` failed code exchanges per ``window`` seconds, daemon-wide."""
+    """At most ``attempts`` pairing attempts per ``window`` seconds, daemon-wide, that did not give the
+    right code. :meth:`begin` counts an attempt at once (before the request's body is read), so any
+    number of concurrent guesses is held to the limit; :meth:`_Attempt.refund` gives back the attempt
+    of a right code."""
 
     def __init__(self, attempts: int = 5, window: float = 60.0) -> None:
         self.attempts, self.window = attempts, window
         self._failures: list[float] = []
 
-    def check(self) -> None:
+    def begin(self) -> "_Attempt":
         now = time.monotonic()
         self._failures = [t for t in self._failures if now - t < self.window]
         if len(self._failures) >= self.attempts:
             retry = int(self.window - (now - self._failures[0])) + 1
-            raise Busy("too many pairing attempts; try again later", code="rate_limited",
+            raise Busy("too many pairing attempts; wait a minute, then enter the code again", code="rate_limited",
                        details={"retry_after": retry})
+        self._failures.append(now)
+        return _Attempt(self, now)
 
-    def failed(self) -> None:
-        self._failures.append(time.monotonic())
+
+class _Attempt:
+    def __init__(self, limiter: PairingLimiter, stamp: float) -> None:
+        self._limiter, self._stamp = limiter, stamp
+
+    def refund(self) -> None:
+        with contextlib.suppress(ValueError):
+            self._limiter._failures.remove(self._stamp)

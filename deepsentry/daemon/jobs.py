@@ -8,6 +8,7 @@ answering health checks and other requests. When the queue is full, ``submit`` r
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import secrets
 import time
@@ -39,6 +40,7 @@ class Job:
     finished: float | None = None
     on_done: Callable[["Job"], None] | None = None
     cleanup: Callable[[], None] | None = None
+    held_bytes: int = 0
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def to_json(self) -> dict[str, Any]:
@@ -104,9 +106,25 @@ class ResultCache:
         return value
 
 
+def release_memory() -> None:
+    """Hand freed heap pages back to the OS (glibc keeps them after a job's large frames are freed, so
+    the daemon's RSS would stay at its peak); a no-op elsewhere."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 class JobManager:
-    def __init__(self, workers: int = 1, queue_size: int = 16, keep_jobs: int = 1000) -> None:
+    """``workers`` jobs at once, ``queue_size`` waiting; at most ``max_held_bytes`` of request data (the
+    extension's encoded frames) held by jobs not yet finished. A finished job keeps only its JSON
+    result (its function, callbacks and inputs are dropped), and the last ``keep_jobs`` are kept."""
+
+    def __init__(self, workers: int = 1, queue_size: int = 16, keep_jobs: int = 256,
+                 max_held_bytes: int = 256 * 1024 * 1024) -> None:
         self.workers = max(1, workers)
+        self.max_held_bytes = max_held_bytes
+        self.held_bytes = 0
         self.queue: asyncio.Queue[Job] = asyncio.Queue(maxsize=max(1, queue_size))
         self.jobs: LRU = LRU(keep_jobs)
         self.results = ResultCache()        # cache key -> result
@@ -123,21 +141,37 @@ class JobManager:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        while not self.queue.empty():            # never started: their temp files go now
+            job = self.queue.get_nowait()
+            if job.cleanup:
+                try:
+                    job.cleanup()
+                except OSError:
+                    log.warning("cleanup of job %s failed", job.job_id)
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def retry_after(self) -> int:
         return max(1, self.queue.qsize() // self.workers)
 
-    def submit(self, job: Job) -> Job:
+    def submit(self, job: Job, held_bytes: int = 0) -> Job:
+        """Queue ``job``, which holds ``held_bytes`` of request data until it ends; ``Busy`` (429) when the
+        queue or the byte budget is full (the job's cleanup then runs at once)."""
+        if held_bytes and self.held_bytes + held_bytes > self.max_held_bytes:
+            self._refuse(job)
         try:
             self.queue.put_nowait(job)
         except asyncio.QueueFull:
-            if job.cleanup:
-                job.cleanup()
-            raise Busy("the daemon is busy: too many jobs queued; retry shortly",
-                       details={"retry_after": self.retry_after()}) from None
+            self._refuse(job)
+        job.held_bytes = held_bytes
+        self.held_bytes += held_bytes
         self.jobs.put(job.job_id, job)
         return job
+
+    def _refuse(self, job: Job):
+        if job.cleanup:
+            job.cleanup()
+        raise Busy("the daemon is busy: too many jobs queued; retry shortly",
+                   details={"retry_after": self.retry_after()}) from None
 
     def finished(self, kind: str, result: dict) -> Job:
         """A job that is done already (a cache hit)."""
@@ -164,10 +198,16 @@ class JobManager:
         def progress(fraction: float, stage: str) -> None:
             loop.call_soon_threadsafe(self._progress, job, fraction, stage)
 
+        def call(fn):
+            try:
+                return fn(progress)
+            finally:
+                release_memory()
+
         job.status, job.stage = "running", "starting"
         job._notify()
         try:
-            job.result = await loop.run_in_executor(self._pool, job.fn, progress)
+            job.result = await loop.run_in_executor(self._pool, call, job.fn)
             job.status, job.progress, job.stage = "done", 1.0, "done"
             if job.on_done:
                 job.on_done(job)
@@ -184,6 +224,9 @@ class JobManager:
                     job.cleanup()
                 except OSError:
                     log.warning("cleanup of job %s failed", job.job_id)
+            self.held_bytes -= job.held_bytes
+            job.fn = job.on_done = job.cleanup = None       # drop the inputs the closures hold
+            job.held_bytes = 0
             job._notify()
 
     @staticmethod

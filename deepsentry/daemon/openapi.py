@@ -109,6 +109,10 @@ def spec(settings: Settings | None = None) -> dict[str, Any]:
                     "progress": {"type": "number"}, "stage": {"type": "string"},
                     "result": {"oneOf": [{"$ref": "#/components/schemas/Result"}, {"type": "object"}, {"type": "null"}]},
                     "error": {"type": ["object", "null"]}}},
+                "Branches": {"type": "object", "description": "models with branches only: each branch's "
+                             "calibrated fake probability (blend: swaps, pasted edits, warps; synthesis: faces a "
+                             "generator made whole), beside the fused fake_prob",
+                             "additionalProperties": {"type": "number", "minimum": 0, "maximum": 1}},
                 "Result": {"type": "object", "required": ["media", "faces", "verdict", "model", "timings"], "properties": {
                     "media": {"type": "object", "properties": {
                         "kind": {"enum": ["video", "image", "frames"]}, "size": {"type": "integer"},
@@ -120,10 +124,12 @@ def spec(settings: Settings | None = None) -> dict[str, Any]:
                             "t": {"type": "number"}, "x": {"type": "number"}, "y": {"type": "number"},
                             "w": {"type": "number"}, "h": {"type": "number"}, "confidence": {"type": "number"}}}},
                         "fake_prob": {"type": ["number", "null"]},
-                        "frame_probs": {"type": "array"}}}},
+                        "frame_probs": {"type": "array"},
+                        "branches": {"$ref": "#/components/schemas/Branches"}}}},
                     "verdict": {"type": "object", "properties": {
                         "label": {"enum": ["fake", "real", "uncertain", "no_faces"]},
-                        "fake_prob": {"type": ["number", "null"]}, "threshold": {"type": ["number", "null"]}}},
+                        "fake_prob": {"type": ["number", "null"]}, "threshold": {"type": ["number", "null"]},
+                        "branches": {"$ref": "#/components/schemas/Branches"}}},
                     "model": {"type": ["object", "null"]}, "model_status": {"enum": ["ready", "no_weights"]},
                     "timings": {"type": "object"}, "provenance": {"type": ["object", "null"]}}},
             },

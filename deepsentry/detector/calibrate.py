@@ -39,6 +39,30 @@ def fit_temperature(logits, labels, lo: float = 0.05, hi: float = 20.0, iters: i
     return float(math.exp((a + b) / 2))
 
 
+def fit_logistic(x, labels, l2: float = 1e-3, iters: int = 50) -> tuple[float, ...]:
+    """Weights and bias (w_1..w_k, b) of a logistic regression of labels on the columns of ``x`` (N, k),
+    by Newton's method with a small L2 penalty on the weights: the calibrated combiner of several
+    logits. Classes are weighted equally, so the fit does not lean to the larger one."""
+    X = np.c_[np.asarray(x, dtype=np.float64), np.ones(len(x))]
+    y = np.asarray(labels, dtype=np.float64)
+    if y.size == 0 or y.min() == y.max():
+        return tuple([1.0] + [0.0] * (X.shape[1] - 1))
+    sw = np.where(y == 1, 0.5 / y.mean(), 0.5 / (1 - y.mean()))
+    reg = np.full(X.shape[1], l2 * len(y))
+    reg[-1] = 0.0
+    beta = np.zeros(X.shape[1])
+    beta[0] = 1.0
+    for _ in range(iters):
+        p = sigmoid(X @ beta)
+        g = X.T @ (sw * (p - y)) + reg * beta
+        h = (X * (sw * p * (1 - p))[:, None]).T @ X + np.diag(reg + 1e-9)
+        step = np.linalg.solve(h, g)
+        beta -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return tuple(float(v) for v in beta)
+
+
 def sigmoid(x):
     x = np.asarray(x, dtype=np.float64)
     return 0.5 * (1.0 + np.tanh(0.5 * x))

@@ -9,9 +9,16 @@ from pathlib import Path
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train the real/fake face detector on a crop index or video dataset")
-    p.add_argument("--data", required=True, type=Path,
+    p.add_argument("--data", required=True, type=Path, nargs="+",
                    help="folder with index.csv (e.g. ../shared/datasets/faces), the CSV itself, or a "
-                        "FaceForensics++/DFDC/Celeb-DF video folder")
+                        "FaceForensics++/DFDC/Celeb-DF video folder; several are trained on as one")
+    p.add_argument("--pretrained", action="store_true",
+                   help="start the backbone from the ImageNet weights its package ships (lite0_lstm)")
+    p.add_argument("--trunk-lr-scale", type=float, default=1.0, help="backbone learning rate relative to --lr")
+    p.add_argument("--branch-weight", type=float, default=0.5, help="loss weight of each branch head")
+    p.add_argument("--leave-out", action="append", default=[], metavar="FAMILY",
+                   help="train without the rows whose family or source contains FAMILY (validation keeps "
+                        "them: the held-out score); repeatable")
     p.add_argument("--out", type=Path, default=Path("runs/detector/model.pt"), help="weights file to write")
     p.add_argument("--run-dir", type=Path, default=None, help="checkpoints, caches and logs (default: --out's folder)")
     p.add_argument("--arch", default="mobilenet_v3_small_lstm", help="registered detector name")
@@ -72,13 +79,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _train(args) -> int:
     from deepsentry.detector.train import TrainOptions, train
 
-    opts = TrainOptions(data=args.data, out=args.out, run_dir=args.run_dir, arch=args.arch, epochs=args.epochs,
+    opts = TrainOptions(data=tuple(args.data), out=args.out, run_dir=args.run_dir, arch=args.arch, epochs=args.epochs,
                         batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device,
                         workers=args.workers, threads=args.threads, exclude_source=tuple(args.exclude_source),
                         max_train=args.max_train, time_budget_min=args.time_budget, input_size=args.input_size, resume=args.resume, version=args.version,
                         init=args.init, paired=not args.unpaired, degrade_strength=args.degrade_strength,
                         p_clean=args.p_clean, crop_shift=args.crop_shift, tta_flip=not args.no_tta, ema_decay=args.ema,
-                        progress=not args.no_progress)
+                        progress=not args.no_progress, pretrained=args.pretrained,
+                        trunk_lr_scale=args.trunk_lr_scale, branch_weight=args.branch_weight,
+                        leave_out=tuple(args.leave_out))
     metrics = train(opts)
     f = metrics["frame"]
     print(json.dumps({"weights": str(args.out), "val_auc": f["all"]["auc"],

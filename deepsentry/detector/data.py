@@ -22,8 +22,10 @@ from deepsentry.detector.augment import Degrade, crop_window, jitter_windows
 from deepsentry.detector.model import DetectorCfg, model_view, preprocess, preprocess_batch
 from deepsentry.detector.sbi import perturb_params, self_blend
 from deepsentry.errors import BadRequest
+from deepsentry.media import kind_from_name, load_image
 
 CACHE_SIZE = 160      # crops are held in RAM at this size
+BRANCHES = ("blend", "synthesis")     # the branch heads a family-labelled index can train
 
 
 @dataclass
@@ -34,6 +36,37 @@ class CropRow:
     source: str
     group: str
     cluster: str
+    family: str = ""     # the index's ``family`` column ("real", "faceswap (DFDC mix)", ...); "" if absent
+
+
+# which detector branch a fake family trains: "blend" for swaps, edits pasted into a real face and
+# warps of a real face; "synthesis" for faces a generator made whole (GAN outputs, diffusion)
+FAMILY_BRANCH = (("faceswap", "blend"), ("swap", "blend"), ("animat", "blend"), ("sbi", "blend"),
+                 ("blend", "blend"), ("gan", "synthesis"), ("diffusion", "synthesis"), ("synth", "synthesis"))
+
+
+def family_branch(family: str) -> str:
+    """The branch a fake family belongs to (``FAMILY_BRANCH``); unknown families count as blend fakes."""
+    f = family.lower()
+    for key, branch in FAMILY_BRANCH:
+        if key in f:
+            return branch
+    return "blend"
+
+
+def read_indexes(index_csvs) -> tuple[Path, list[CropRow]]:
+    """Rows of several crop indexes as one list, with the folder their paths are relative to (the
+    indexes' common parent). Groups and clusters are prefixed by the index's folder so none collide."""
+    import os
+
+    bases = [Path(i).resolve().parent for i in index_csvs]
+    root = Path(os.path.commonpath([str(b) for b in bases]))
+    rows = []
+    for index_csv, base in zip(index_csvs, bases):
+        rel = base.relative_to(root)
+        rows += [CropRow(str(rel / r.path), r.split, r.label, r.source, f"{rel}/{r.group}",
+                         f"{rel}/{r.cluster}", r.family) for r in read_index(index_csv)]
+    return root, rows
 
 
 def read_index(index_csv: Path) -> list[CropRow]:
@@ -50,7 +83,8 @@ def read_index(index_csv: Path) -> list[CropRow]:
             path = r["path"]
             rows.append(CropRow(path=path, split=(r.get("split") or "").strip() or "train",
                                 label=int(label == "fake"), source=(r.get("source") or "unknown").strip(),
-                                group=(r.get("group") or path), cluster=(r.get("cluster") or r.get("group") or path)))
+                                group=(r.get("group") or path), cluster=(r.get("cluster") or r.get("group") or path),
+                                family=(r.get("family") or "").strip()))
     if not rows:
         raise BadRequest(f"{index_csv} has no rows")
     return rows
@@ -61,7 +95,8 @@ def split_by_cluster(rows: list[CropRow], val_fraction: float = 0.1, seed: str =
     out = []
     for r in rows:
         h = int(hashlib.sha256(f"{seed}:{r.cluster}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
-        out.append(CropRow(r.path, "val" if h < val_fraction else "train", r.label, r.source, r.group, r.cluster))
+        out.append(CropRow(r.path, "val" if h < val_fraction else "train", r.label, r.source, r.group, r.cluster,
+                           r.family))
     return out
 
 
@@ -69,7 +104,6 @@ def load_images(root: Path, rows: list[CropRow], cache_file: Path | None = None,
     """All crops as one (N, 160, 160, 3) uint8 array; stored as .npy in ``cache_file`` and memory-mapped
     on later runs (DataLoader workers then share the page cache)."""
     import cv2
-    from PIL import Image
 
     key = hashlib.sha256("\n".join(r.path for r in rows).encode()).hexdigest()[:16]
     if cache_file is not None:
@@ -83,7 +117,7 @@ def load_images(root: Path, rows: list[CropRow], cache_file: Path | None = None,
         from tqdm import tqdm
         it = tqdm(it, total=len(rows), desc="load crops", unit="img", mininterval=10)
     for i, r in it:
-        img = np.asarray(Image.open(Path(root) / r.path).convert("RGB"))
+        img = load_image(Path(root) / r.path)
         if img.shape[:2] != (CACHE_SIZE, CACHE_SIZE):
             img = cv2.resize(img, (CACHE_SIZE, CACHE_SIZE),
                              interpolation=cv2.INTER_AREA if img.shape[0] > CACHE_SIZE else cv2.INTER_LINEAR)
@@ -110,7 +144,8 @@ class TrackDataset(Dataset):
     detector's box), one set of degradations is applied to all frames. A real crop becomes, with
     probability ``p_sbi[source]``, a self-blended fake; its blend is either fixed over the track or
     redrawn frame to frame (a temporally inconsistent fake). Returns (frames (L,3,S,S), track label,
-    frame labels (L,), is_sbi).
+    frame labels (L,), kind): kind 0 real, else 1 + the index of the fake's branch in
+    ``BRANCHES`` (``kinds`` gives each row's; an SBI fake is a blend fake).
 
     ``aug_keys`` (one int per row) ties items together: rows with the same key (a DFDC fake and the real
     video it was made from) get the same track length, crop windows and degradations, so within a batch
@@ -122,8 +157,10 @@ class TrackDataset(Dataset):
     def __init__(self, images: np.ndarray, labels: np.ndarray, sources: list[str], cfg: DetectorCfg,
                  landmarks: list[np.ndarray | None] | None = None, p_sbi: dict[str, float] | None = None,
                  train: bool = True, track_lengths=(1, 1, 1, 1, 1, 2, 3, 4), seed: int = 0, indices=None,
-                 aug_keys: np.ndarray | None = None, degrade_strength: float = 1.0, p_clean: float = 0.0):
+                 aug_keys: np.ndarray | None = None, degrade_strength: float = 1.0, p_clean: float = 0.0,
+                 kinds: np.ndarray | None = None):
         self.images = images
+        self.kinds = None if kinds is None else np.asarray(kinds, np.int64)
         self.labels = np.asarray(labels, np.int64)
         self.sources = list(sources)
         self.cfg = cfg
@@ -148,8 +185,9 @@ class TrackDataset(Dataset):
         i = int(self.indices[k])
         img = np.asarray(self.images[i])
         label = int(self.labels[i])
+        kind = int(self.kinds[i]) if self.kinds is not None else label
         if not self.train:
-            return eval_tensor(img, self.cfg).unsqueeze(0), float(label), torch.tensor([float(label)]), False
+            return eval_tensor(img, self.cfg).unsqueeze(0), float(label), torch.tensor([float(label)]), kind
         rng = np.random.default_rng([self.seed, self.epoch, i])
         key = int(self.aug_keys[i]) if self.aug_keys is not None else i
         arng = np.random.default_rng([self.seed, self.epoch, 1, key])     # shared by rows with one key
@@ -172,7 +210,7 @@ class TrackDataset(Dataset):
             frames.append(degrade(crop_window(base, cx, cy, side, angle, self.cfg.input_size)))
         y = 1.0 if (label == 1 or sbi) else 0.0
         x = preprocess_batch(frames, self.cfg)
-        return x, y, torch.full((L,), y), bool(sbi)
+        return x, y, torch.full((L,), y), (1 + BRANCHES.index("blend")) if sbi else kind
 
 
 class ValTrackDataset(Dataset):
@@ -192,20 +230,20 @@ class ValTrackDataset(Dataset):
         frames = [crop_window(img, cx, cy, side, angle, self.cfg.input_size)
                   for cx, cy, side, angle in jitter_windows(img, self.length, rng, base=(h / 2, h / 2, h * min(0.96, self.cfg.view_scale)))]
         y = float(self.labels[i])
-        return preprocess_batch(frames, self.cfg), y, torch.full((self.length,), y), False
+        return preprocess_batch(frames, self.cfg), y, torch.full((self.length,), y), int(y)
 
 
 def collate_tracks(batch):
-    """Tracks laid end to end: (frames (N,3,S,S), lengths (B,), track labels (B,), frame labels (N,), is_sbi (B,))."""
-    xs, ys, fys, sbis = zip(*batch)
+    """Tracks laid end to end: (frames (N,3,S,S), lengths (B,), track labels (B,), frame labels (N,),
+    kinds (B,): 0 real, 1 + branch index for fakes)."""
+    xs, ys, fys, kinds = zip(*batch)
     lengths = torch.tensor([x.shape[0] for x in xs], dtype=torch.long)
     return (torch.cat(xs), lengths, torch.tensor(ys, dtype=torch.float32), torch.cat(fys),
-            torch.tensor(sbis, dtype=torch.bool))
+            torch.tensor([int(k) for k in kinds], dtype=torch.long))
 
 
 # --------------------------------------------------------------------------- video datasets
 
-VIDEO_EXTS = {".mp4", ".avi", ".mov", ".mkv", ".webm"}
 
 
 @dataclass
@@ -232,10 +270,10 @@ def find_video_dataset(root: Path) -> list[VideoItem]:
     items: list[VideoItem] = []
     if (root / "original_sequences").is_dir() or (root / "manipulated_sequences").is_dir():
         for p in sorted(root.glob("original_sequences/*/*/videos/*")):
-            if p.suffix.lower() in VIDEO_EXTS:
+            if kind_from_name(p) == "video":
                 items.append(VideoItem(p, 0, f"ffpp:{p.stem}", "ffpp"))
         for p in sorted(root.glob("manipulated_sequences/*/*/videos/*")):
-            if p.suffix.lower() in VIDEO_EXTS:
+            if kind_from_name(p) == "video":
                 items.append(VideoItem(p, 1, f"ffpp:{p.stem.split('_')[0]}", "ffpp"))
         return items
     metas = sorted(root.rglob("metadata.json"))
@@ -253,7 +291,7 @@ def find_video_dataset(root: Path) -> list[VideoItem]:
     if (root / "Celeb-synthesis").is_dir() or (root / "Celeb-real").is_dir():
         for sub, label in (("Celeb-real", 0), ("YouTube-real", 0), ("Celeb-synthesis", 1)):
             for p in sorted((root / sub).glob("*")):
-                if p.suffix.lower() not in VIDEO_EXTS:
+                if kind_from_name(p) != "video":
                     continue
                 parts = p.stem.split("_")
                 grp = f"celebdf:{parts[0]}_{parts[-1]}" if label == 0 or len(parts) < 3 else f"celebdf:{parts[1]}_{parts[-1]}"
@@ -263,7 +301,7 @@ def find_video_dataset(root: Path) -> list[VideoItem]:
         return items
     for sub, label in (("real", 0), ("fake", 1)):
         for p in sorted((root / sub).rglob("*")) if (root / sub).is_dir() else []:
-            if p.suffix.lower() in VIDEO_EXTS:
+            if kind_from_name(p) == "video":
                 items.append(VideoItem(p, label, f"{root.name}:{p.stem}", root.name))
     if not items:
         raise BadRequest(f"{root}: no FaceForensics++, DFDC, Celeb-DF or real/fake video layout found")

@@ -18,9 +18,8 @@ import numpy as np
 
 from deepsentry.detector.metrics import draw_roc_png, summary
 from deepsentry.errors import BadRequest, ModelUnavailable
+from deepsentry.media import kind_from_name, load_image
 
-IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".avif", ".heic"}
-VIDEO_EXTS = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".ts", ".mpg", ".mpeg", ".3gp", ".ogv", ".flv"}
 
 
 def _clean(obj):
@@ -47,8 +46,6 @@ def _scorer(weights: Path | None, device: str):
 
 def evaluate_index(index_csv: Path, scorer, split: str = "val", batch: int = 256) -> dict:
     """Crop-level metrics of a crop index (rows of ``split``, or all with split='all')."""
-    from PIL import Image
-
     from deepsentry.detector.data import read_index
     from deepsentry.detector.model import model_view
 
@@ -60,7 +57,7 @@ def evaluate_index(index_csv: Path, scorer, split: str = "val", batch: int = 256
     root = Path(index_csv).parent
     scores: list[float] = []
     for i in range(0, len(rows), batch):
-        crops = [model_view(np.asarray(Image.open(root / r.path).convert("RGB")), scorer.cfg) for r in rows[i:i + batch]]
+        crops = [model_view(load_image(root / r.path), scorer.cfg) for r in rows[i:i + batch]]
         scores.extend(scorer.score_crops(crops))
     y = np.array([r.label for r in rows])
     p = np.array(scores)
@@ -91,7 +88,7 @@ def _media_files(folder: Path) -> list[tuple[Path, int]]:
         if not d.is_dir():
             continue
         for p in sorted(d.rglob("*")):
-            if p.is_file() and p.suffix.lower() in IMAGE_EXTS | VIDEO_EXTS:
+            if p.is_file() and kind_from_name(p) is not None:
                 out.append((p, label))
     if not out:
         raise BadRequest(f"{folder}: expected real/ and fake/ subfolders with images or videos")

@@ -82,7 +82,7 @@ class FaceDetector:
         self.detect_side = detect_side
         self.min_face = min_face
         self.min_confidence = min_confidence
-        # MTCNN's own min size is in detection pixels; keep it a little below what we finally accept.
+        # MTCNN's own min size is in detection pixels; it is set per batch from min_face and the scale.
         self._mtcnn = MTCNN(keep_all=True, device=device, min_face_size=12, post_process=False)
         self._lock = threading.Lock()
 
@@ -116,6 +116,9 @@ class FaceDetector:
             return [[] for _ in frames]
         arr = np.ascontiguousarray(np.stack(small))
         with self._lock:
+            # The pyramid starts where the smallest face we keep (min_face at full resolution) fills
+            # MTCNN's 12 px cell, with a fifth of margin: no level is spent on faces that would be dropped.
+            self._mtcnn.min_face_size = max(12, int(0.8 * self.min_face * scale))
             boxes, probs, lms = self._mtcnn.detect(arr, landmarks=True)
         result: list[list[Detection]] = []
         for b, p, lm in zip(boxes, probs, lms):

@@ -29,9 +29,12 @@ def default_weights_path() -> Path:
 class TrackScore:
     fake_prob: float                          # calibrated, from the LSTM over the whole track
     frame_probs: list[float] = field(default_factory=list)   # calibrated, per-frame head, in track order
+    # per-branch calibrated probabilities (mean over the track's frames), for models with branches
+    branches: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict:
-        return {"fake_prob": self.fake_prob, "frame_probs": list(self.frame_probs)}
+        return {"fake_prob": self.fake_prob, "frame_probs": list(self.frame_probs),
+                **({"branches": dict(self.branches)} if self.branches else {})}
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -63,7 +66,8 @@ class Scorer:
         return {"name": c.name, "version": c.version, "arch": c.arch, "input_size": c.input_size,
                 "threshold": c.threshold, "uncertain_band": [c.uncertain_band[0], c.uncertain_band[1]],
                 "temperature": c.temperature_frame, "temperature_track": c.temperature_track,
-                "margin": c.margin, "crop_shift": c.crop_shift, "weights_sha256": self.weights_sha256, "trained_on": c.trained_on}
+                "margin": c.margin, "crop_shift": c.crop_shift, "weights_sha256": self.weights_sha256, "trained_on": c.trained_on,
+                **({"branches": list(c.branches)} if c.branches else {})}
 
     def label(self, p: float) -> str:
         from deepsentry.detector.calibrate import label_for
@@ -104,15 +108,43 @@ class Scorer:
         lengths = [a.shape[0] for a in arrays]
         flat = [c for a in arrays for c in a]
         with self._lock, torch.inference_mode():
-            frame, track = self.model.view_logits(self._features(flat), lengths)
+            views = self._features(flat)
+            frame, track = self.model.view_logits(views, lengths)
             frame_logits, track_logits = frame.float().cpu().numpy(), track.float().cpu().numpy()
+            bp = self._branch_probs(views)
         fp = _sigmoid(frame_logits / self.cfg.temperature_frame)
         tp = _sigmoid(track_logits / self.cfg.temperature_track)
         out, k = [], 0
         for i, n in enumerate(lengths):
-            out.append(TrackScore(float(tp[i]), [float(v) for v in fp[k:k + n]]))
+            branches = {b: round(float(bp[k:k + n, j].mean()), 4) for j, b in enumerate(self.cfg.branches)}
+            out.append(TrackScore(float(tp[i]), [float(v) for v in fp[k:k + n]], branches))
             k += n
         return out
+
+    def _branch_probs(self, views) -> np.ndarray:
+        """(N, K) calibrated probabilities of the branch heads (mean logit over test-time views)."""
+        import torch
+
+        if not self.cfg.branches:
+            return np.zeros((views[0].shape[0], 0))
+        logits = torch.stack([self.model.branch_logits(f) for f in views]).mean(0).float().cpu().numpy()
+        temps = np.asarray(self.cfg.branch_temperature or (1.0,) * len(self.cfg.branches))
+        return _sigmoid(logits / temps[None, :])
+
+    def score_crops_detailed(self, crops) -> list[TrackScore]:
+        """Still images: each crop's calibrated frame probability (as ``fake_prob``) and branch scores."""
+        import torch
+
+        if len(crops) == 0:
+            return []
+        with self._lock, torch.inference_mode():
+            views = self._features(list(crops))
+            logits = self.model.view_logits(views)[0].float().cpu().numpy()
+            bp = self._branch_probs(views)
+        p = _sigmoid(logits / self.cfg.temperature_frame)
+        return [TrackScore(float(p[i]), [float(p[i])],
+                           {b: round(float(bp[i, j]), 4) for j, b in enumerate(self.cfg.branches)})
+                for i in range(len(p))]
 
     def score_crops(self, crops) -> list[float]:
         """Calibrated per-frame fake probabilities of independent crops (still images)."""

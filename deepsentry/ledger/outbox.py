@@ -1,13 +1,23 @@
-"""Registrations waiting for the node: a small SQLite table in ``<data_dir>/ledger/outbox.sqlite``.
+"""The registration journal: a small SQLite table in ``<data_dir>/ledger/outbox.sqlite``.
 
-A row is written before the first attempt fails over to the outbox and removed only once the chain has
-the record, so pending registrations survive a daemon restart and are never silently lost.
+Every registration is written here *before* its transaction is sent, and its row is removed only once
+the record will survive a crash of both the daemon and the node. Row states:
+
+- ``sent``: journaled, transaction sent (or about to be) by process ``owner``; the chain may or may not
+  have it; replayed only once that process is gone (it crashed) or after ``SENT_GRACE_S``;
+- ``unsaved``: mined in block ``block``, but the embedded node's state file on disk does not hold that
+  block yet (anvil writes it every few seconds); a crash now would lose it, so it is kept to replay;
+- ``pending``: the node was unreachable; delivered when it is back;
+- ``failed``: refused by the contract, kept for inspection.
+
+SQLite commits in WAL mode with ``synchronous=FULL``, so a row is on disk when ``put`` returns.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -24,9 +34,26 @@ CREATE TABLE IF NOT EXISTS outbox (
     attempts INTEGER NOT NULL DEFAULT 0,
     state TEXT NOT NULL DEFAULT 'pending',
     last_error TEXT,
+    block INTEGER,
+    owner INTEGER,
     PRIMARY KEY (content_hash, chain_id, contract)
 )
 """
+
+
+SENT_GRACE_S = 300.0     # a "sent" row of a live process older than this is treated as abandoned
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class Outbox:
@@ -36,6 +63,10 @@ class Outbox:
         self._lock = threading.Lock()
         with self._db() as db:
             db.execute(SCHEMA)
+            cols = {r[1] for r in db.execute("PRAGMA table_info(outbox)")}
+            for col in ("block", "owner"):               # journals written before these columns existed
+                if col not in cols:
+                    db.execute(f"ALTER TABLE outbox ADD COLUMN {col} INTEGER")
 
     @contextlib.contextmanager
     def _db(self):
@@ -43,16 +74,47 @@ class Outbox:
         db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         try:
             db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
             yield db
         finally:
             db.close()
 
-    def put(self, content_hash: str, chain_id: int, contract: str, payload: dict[str, Any], error: str) -> None:
+    def put(self, content_hash: str, chain_id: int, contract: str, payload: dict[str, Any], error: str,
+            state: str = "pending") -> None:
         with self._lock, self._db() as db:
-            db.execute("INSERT INTO outbox (content_hash, chain_id, contract, payload, created, attempts, last_error) "
-                       "VALUES (?, ?, ?, ?, ?, 1, ?) ON CONFLICT DO UPDATE SET attempts = attempts + 1, "
-                       "last_error = excluded.last_error, state = 'pending'",
-                       (content_hash, chain_id, contract, json.dumps(payload), time.time(), error))
+            db.execute("INSERT INTO outbox (content_hash, chain_id, contract, payload, created, attempts, last_error, "
+                       "state) VALUES (?, ?, ?, ?, ?, 1, ?, ?) ON CONFLICT DO UPDATE SET attempts = attempts + 1, "
+                       "last_error = excluded.last_error, state = excluded.state, payload = excluded.payload, "
+                       "block = NULL",
+                       (content_hash, chain_id, contract, json.dumps(payload), time.time(), error, state))
+
+    def journal(self, content_hash: str, chain_id: int, contract: str, payload: dict[str, Any]) -> bool:
+        """Record a registration about to be sent (state ``sent``, owned by this process) unless a row for
+        it exists already (an earlier registration of the same bytes still waiting or unsaved: that row is
+        kept as it is). True when this call wrote the row."""
+        with self._lock, self._db() as db:
+            cur = db.execute("INSERT INTO outbox (content_hash, chain_id, contract, payload, created, attempts, state, "
+                             "owner) VALUES (?, ?, ?, ?, ?, 0, 'sent', ?) ON CONFLICT DO NOTHING",
+                             (content_hash, chain_id, contract, json.dumps(payload), time.time(), os.getpid()))
+            return cur.rowcount == 1
+
+    def mined(self, content_hash: str, chain_id: int, contract: str, block: int) -> None:
+        """The transaction is in ``block``; the row stays (state ``unsaved``) until that block is on disk."""
+        with self._lock, self._db() as db:
+            db.execute("UPDATE outbox SET state = 'unsaved', block = ?, last_error = NULL WHERE content_hash = ? "
+                       "AND chain_id = ? AND contract = ?", (block, content_hash, chain_id, contract))
+
+    def unsettled(self, chain_id: int, contract: str) -> list[tuple[str, dict, str, int | None]]:
+        """Rows mined but not yet known to be on disk, and rows sent by a process that is gone (a sending
+        process that is alive is still working on its row, unless the row is older than ``SENT_GRACE_S``):
+        (hash, payload, state, block), oldest first."""
+        with self._lock, self._db() as db:
+            rows = db.execute("SELECT content_hash, payload, state, block, owner, created FROM outbox WHERE "
+                              "chain_id = ? AND contract = ? AND state IN ('sent', 'unsaved') ORDER BY created",
+                              (chain_id, contract)).fetchall()
+        now = time.time()
+        return [(h, json.loads(p), st, b) for h, p, st, b, owner, created in rows
+                if st == "unsaved" or not _alive(owner) or now - created > SENT_GRACE_S]
 
     def pending(self, chain_id: int, contract: str, state: str = "pending") -> Iterator[tuple[str, dict]]:
         with self._lock, self._db() as db:
@@ -87,5 +149,5 @@ class Outbox:
         with self._lock, self._db() as db:
             rows = db.execute(q + " GROUP BY state", args).fetchall()
         out = {"pending": 0, "failed": 0}
-        out.update({s: n for s, n in rows})
+        out.update({s: n for s, n in rows if s in out})      # sent/unsaved rows are delivered records
         return out

@@ -2,10 +2,15 @@
 
 Public API (the daemon and the face pipeline use exactly these)::
 
+    open(path, limits=None) -> MediaFile                # THE door: sniff + probe, then .image(), .sample(),
+                                                         # .spread(n), .at_fractions(n), .decode(), .transcode_items()
+    H264Writer, write_h264(path, frames, fps, ...)       # the one video writer
+    kind_from_name(name) -> "image" | "video" | None; SUFFIXES  # for names of files to write
     probe(path, limits=None) -> MediaInfo               # headers only; all limits checked here
     sample_frames(path, limits=None, *, fps=None, max_frames=None, start=0.0) -> Iterator[Frame]
     load_image(path, limits=None) -> np.ndarray          # H x W x 3 RGB uint8
     decode_image_bytes(data, limits=None) -> np.ndarray
+    image_header(data, limits=None) -> (width, height)  # an in-memory image's header, limits checked
     sha256_file(path, chunk=1 << 20) -> str; sha256_bytes(data) -> str
     sniff_bytes(head) -> (kind, format) | None; sniff_file(path, limits=None) -> (kind, format, size_bytes)
 
@@ -18,6 +23,7 @@ headers before decoding), ``NotFound`` (404: no such file). URL fetching lives i
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,11 +33,15 @@ import numpy as np
 from deepsentry.errors import BadRequest, NotFound, TooLarge, UnsupportedMedia
 from deepsentry.settings import Limits
 
+from ._file import MediaFile, open_media
 from ._hash import sha256_bytes, sha256_file
-from ._sniff import HEAD_BYTES, sniff
+from ._sniff import HEAD_BYTES, SUFFIXES, kind_from_name, sniff
 from ._types import Frame, MediaInfo
+from ._write import H264Writer, write_h264
 
-__all__ = ["MediaInfo", "Frame", "probe", "sample_frames", "load_image", "decode_image_bytes", "sha256_file",
+open = open_media       # noqa: A001 - ``deepsentry.media.open`` is the package's door; this module uses io.open
+
+__all__ = ["open", "MediaFile", "H264Writer", "write_h264", "kind_from_name", "SUFFIXES", "MediaInfo", "Frame", "probe", "sample_frames", "load_image", "decode_image_bytes", "image_header", "sha256_file",
            "sha256_bytes", "sniff_bytes", "sniff_file", "plan_times"]
 
 
@@ -64,7 +74,7 @@ def sniff_file(path: str | os.PathLike, limits: Limits | None = None) -> tuple[s
     if not p.is_file():
         raise UnsupportedMedia(f"not a regular file: {p}", details={"reason": "not_a_file"})
     _check_bytes(st.st_size, limits)
-    with open(p, "rb") as f:
+    with io.open(p, "rb") as f:
         head = f.read(HEAD_BYTES)
     found = sniff(head)
     if found is None:
@@ -123,12 +133,7 @@ def load_image(path: str | os.PathLike, limits: Limits | None = None) -> np.ndar
     return _image.decode(path, fmt, limits)
 
 
-def decode_image_bytes(data: bytes, limits: Limits | None = None) -> np.ndarray:
-    """Decode an in-memory image (e.g. a base64-decoded JPEG frame) to H x W x 3 RGB ``uint8``."""
-    from . import _image
-
-    limits = limits or Limits()
-    data = bytes(data)
+def _image_format(data: bytes, limits: Limits) -> str:
     _check_bytes(len(data), limits)
     found = sniff(data[:HEAD_BYTES])
     if found is None:
@@ -136,7 +141,28 @@ def decode_image_bytes(data: bytes, limits: Limits | None = None) -> np.ndarray:
     kind, fmt = found
     if kind != "image":
         raise UnsupportedMedia(f"expected an image, got a {fmt.upper()} video", details={"reason": "not_an_image"})
-    return _image.decode_bytes(data, fmt, limits)
+    return fmt
+
+
+def decode_image_bytes(data: bytes, limits: Limits | None = None) -> np.ndarray:
+    """Decode an in-memory image (e.g. a base64-decoded JPEG frame) to H x W x 3 RGB ``uint8``."""
+    from . import _image
+
+    limits = limits or Limits()
+    data = bytes(data)
+    return _image.decode_bytes(data, _image_format(data, limits), limits)
+
+
+def image_header(data: bytes, limits: Limits | None = None) -> tuple[int, int]:
+    """``(width, height)`` of an in-memory image from its header alone (type, bytes and pixel limits
+    checked; no pixels decoded): what a request may cost before it is admitted."""
+    from . import _image
+
+    limits = limits or Limits()
+    data = bytes(data)
+    img = _image._open(io.BytesIO(data), _image_format(data, limits), limits)
+    with img:
+        return img.size
 
 
 def plan_times(duration: float | None, fps: float, max_frames: int, start: float = 0.0) -> list[float] | None:

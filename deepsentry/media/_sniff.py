@@ -17,6 +17,23 @@ PIL_FORMATS = {"jpeg": "JPEG", "png": "PNG", "gif": "GIF", "webp": "WEBP", "bmp"
 DEMUXERS = {"mp4": "mov", "mov": "mov", "webm": "matroska", "mkv": "matroska", "avi": "avi",
             "flv": "flv", "mpegts": "mpegts"}
 
+# File names of what we *write* (and of inputs named before their bytes exist): suffix -> (kind, MIME).
+# What a file *is* always comes from its bytes (``sniff``); this table is only for names.
+SUFFIXES = {".jpg": ("image", "image/jpeg"), ".jpeg": ("image", "image/jpeg"), ".png": ("image", "image/png"),
+            ".webp": ("image", "image/webp"), ".gif": ("image", "image/gif"), ".bmp": ("image", "image/bmp"),
+            ".mp4": ("video", "video/mp4"), ".m4v": ("video", "video/mp4"), ".mov": ("video", "video/quicktime"),
+            ".webm": ("video", "video/webm"), ".mkv": ("video", "video/x-matroska"),
+            ".avi": ("video", "video/x-msvideo"), ".flv": ("video", "video/x-flv"), ".ts": ("video", "video/mp2t")}
+
+
+def kind_from_name(name) -> str | None:
+    """"image", "video" or None for a file name's suffix (``SUFFIXES``)."""
+    from pathlib import Path
+
+    entry = SUFFIXES.get(Path(name).suffix.lower())
+    return entry[0] if entry else None
+
+
 # ISO-BMFF major brands that are still images (HEIF/AVIF), not video; we have no decoder for them.
 _STILL_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1", b"avif", b"avis"}
 _MOV_FIRST_BOXES = {b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"}

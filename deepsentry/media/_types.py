@@ -17,7 +17,8 @@ class MediaInfo:
     ``mpegts``); ``codec`` the video codec (``h264``, ``vp9``, ...) or the image format. ``width``/``height``
     are the stored frame size. For videos ``duration`` (seconds) and ``fps`` come from the container when
     it states them (else ``None``); ``frame_count`` is the header's frame count, or ``duration * fps``
-    rounded when the header has none. Images have ``duration=None``, ``fps=None``, ``frame_count=1``.
+    rounded when the header has none; ``has_audio`` whether a video has an audio stream. Images have
+    ``duration=None``, ``fps=None``, ``frame_count=1``.
     """
 
     kind: str
@@ -29,6 +30,7 @@ class MediaInfo:
     fps: float | None
     frame_count: int | None
     size_bytes: int
+    has_audio: bool = False
 
     @property
     def pixels(self) -> int:

@@ -103,7 +103,8 @@ def probe_video(path: str | os.PathLike, fmt: str, size: int, limits: Limits) ->
         if frames is None and duration is not None and fps is not None:
             frames = int(round(duration * fps))
         return MediaInfo(kind="video", format=fmt, codec=codec, width=width, height=height,
-                         duration=duration, fps=fps, frame_count=frames, size_bytes=size)
+                         duration=duration, fps=fps, frame_count=frames, size_bytes=size,
+                         has_audio=bool(container.streams.audio))
     finally:
         container.close()
 

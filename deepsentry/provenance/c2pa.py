@@ -9,7 +9,6 @@ uses our root plus the user's trust anchors (``<config_dir>/trust/*.pem``).
 from __future__ import annotations
 
 import base64
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,16 +19,18 @@ SOFT_BINDING_ALG = "com.deepsentry.watermark.v1"
 PROVENANCE_LABEL = "com.deepsentry.provenance"
 TRAINED_ALGORITHMIC = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 DIGITAL_CAPTURE = "http://cv.iptc.org/newscodes/digitalsourcetype/digitalCapture"
-MIME = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".webp": "image/webp",
-        ".mp4": "video/mp4", ".m4v": "video/mp4", ".mov": "video/quicktime"}
+# what c2pa-python signs here (MIME types from the media package's one table of file names)
+SIGNABLE = (".jpg", ".jpeg", ".png", ".webp", ".mp4", ".m4v", ".mov")
 
 
 def mime_for(path: str | Path) -> str:
+    from deepsentry.media import SUFFIXES
+
     ext = Path(path).suffix.lower()
-    if ext not in MIME:
-        raise ProvenanceError(f"C2PA signing supports {', '.join(sorted(MIME))}, not {ext or 'no extension'}",
+    if ext not in SIGNABLE:
+        raise ProvenanceError(f"C2PA signing supports {', '.join(sorted(SIGNABLE))}, not {ext or 'no extension'}",
                               code="c2pa_unsupported_format")
-    return MIME[ext]
+    return SUFFIXES[ext][1]
 
 
 def build_manifest(*, title: str, watermark_id: int | None, consent_hash: bytes | None,
@@ -177,13 +178,3 @@ def read_c2pa(path: str | Path, settings=None, *, trust_pem: str | None = None) 
                 report["watermark_id"] = int(data["watermark_id"])
     return C2paReport(**report)
 
-
-def manifest_json(path: str | Path, settings=None) -> dict | None:
-    """The full manifest store as JSON (for ``--verbose`` output and debugging)."""
-    import c2pa
-
-    reader = c2pa.Reader.try_create(str(path), context=reader_context(settings))
-    if reader is None:
-        return None
-    with reader:
-        return json.loads(reader.json())

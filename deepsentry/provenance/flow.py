@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from deepsentry.errors import DeepsentryError, LedgerError, ProvenanceError, WatermarkError
+from deepsentry import media
 from deepsentry.media import sha256_file
 from deepsentry.provenance.c2pa import (DIGITAL_CAPTURE, TRAINED_ALGORITHMIC, build_manifest, mime_for,
                                         sign_c2pa)
-from deepsentry.provenance.fingerprint import fingerprint, is_video
+from deepsentry.provenance.fingerprint import fingerprint
 
 SOURCE_TYPES = {
     "ai": TRAINED_ALGORITHMIC,
@@ -155,7 +156,8 @@ def seal(in_path: str | Path, out_path: str | Path, settings, *, client=None, pa
     if not in_path.is_file():
         raise ProvenanceError(f"{in_path} does not exist", code="input_missing")
     mime_for(out_path)
-    if is_video(in_path) != is_video(out_path):
+    in_kind = media.open(in_path, settings.limits).kind
+    if in_kind != media.kind_from_name(out_path):
         raise ProvenanceError("input and output must both be images or both be videos", code="bad_output_type")
     wm = _watermark_module()
     own_client = False
@@ -166,7 +168,7 @@ def seal(in_path: str | Path, out_path: str | Path, settings, *, client=None, pa
     marked = _tmp_beside(out_path, "wm")
     try:
         try:
-            if is_video(in_path):
+            if in_kind == "video":
                 wm_id = allocate_watermark_id(client)
                 wm.embed_video(in_path, marked, wm_id)
             else:

@@ -16,7 +16,7 @@ from typing import Any
 from deepsentry.errors import DeepsentryError, LedgerError
 from deepsentry.provenance.c2pa import C2paReport, read_c2pa
 from deepsentry.provenance.fingerprint import MATCH_THRESHOLD, fingerprint, similarity
-from deepsentry.media import sha256_file
+from deepsentry.media import probe, sha256_file
 
 VERDICTS = ("registered", "registered_copy", "c2pa_valid", "c2pa_invalid", "revoked", "unknown")
 
@@ -64,15 +64,23 @@ def _detect_watermark(path: Path, evidence: list[str]):
         return None
 
 
-def verify(path: str | Path, settings, client=None, *, check_watermark: bool = True) -> ProvenanceReport:
+def verify(path: str | Path, settings, client=None, *, check_watermark: bool = True,
+           source: str | None = ...) -> ProvenanceReport:
     """Provenance of a local file. Never raises for "no provenance": that is verdict ``unknown``.
-    The ledger being unreachable is reported in ``evidence`` and the other checks still run."""
+    The ledger being unreachable is reported in ``evidence`` and the other checks still run.
+
+    The file first goes through ``deepsentry.media.probe`` (type from magic bytes, and the byte, pixel
+    and duration limits from its headers), so no reader below decodes what the daemon would refuse to
+    analyse. ``source`` is what the report names as the input (default: the path; the daemon passes
+    the client's file name, never its own temp path)."""
     path = Path(path)
     if not path.is_file():
         from deepsentry.errors import NotFound
 
         raise NotFound(f"{path} does not exist", code="file_not_found")
-    report = ProvenanceReport(verdict="unknown", sha256=sha256_file(path), source=str(path))
+    probe(path, settings.limits)
+    report = ProvenanceReport(verdict="unknown", sha256=sha256_file(path),
+                              source=str(path) if source is ... else source)
     ev = report.evidence
     own_client = False
     if client is None and settings.ledger_enabled:

@@ -1,4 +1,5 @@
-"""Files: reading stills and sampled video frames, writing marked images and re-encoded video (PyAV)."""
+"""Files: stills and sampled video frames in (through ``deepsentry.media.open``), marked images and
+re-encoded video out (PIL, and ``media.H264Writer`` for video)."""
 
 from __future__ import annotations
 
@@ -11,158 +12,22 @@ from typing import Any
 
 import numpy as np
 
-from deepsentry.errors import MediaDecodeError, NotFound, TooLarge, UnsupportedMedia, WatermarkError
+from deepsentry import media
+from deepsentry.errors import MediaDecodeError, WatermarkError
 from deepsentry.watermark import _riva
 from deepsentry.watermark._core import (FrameMarker, WatermarkResult, detect_frames, embed_image, new_watermark_id,
                                         spread_order)
 
 DETECT_FRAMES = 8            # frames read across a clip for detection ...
 MAX_DETECT_FRAMES = 16       # ... and how many are sampled, for clips whose first 8 look marked but fail
-SEEK_GAP_S = 2.0             # sampling seeks only to frames further ahead than this
-MAX_PIXELS = 40_000_000      # same cap as settings.Limits.max_pixels
 STILL_ID_TRIES = 4           # ids drawn for a still until one reads back from the file written
-_VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".ts", ".flv", ".mpg", ".mpeg", ".3gp", ".gif"}
-
-
-def _exists(path: str | Path) -> Path:
-    p = Path(path)
-    if not p.is_file():
-        raise NotFound(f"no such file: {p}")
-    if p.stat().st_size == 0:
-        raise UnsupportedMedia(f"{p.name}: empty file")
-    return p
-
-
-def _read_image(p: Path) -> np.ndarray | None:
-    """RGB uint8 array, or None when the bytes are not an image Pillow knows."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
-    try:
-        img = Image.open(p)
-    except UnidentifiedImageError:
-        return None
-    except OSError as exc:
-        raise MediaDecodeError(f"{p.name}: cannot read image: {exc}") from exc
-    if getattr(img, "n_frames", 1) > 1 and img.format in ("GIF", "WEBP", "PNG"):
-        img.close()
-        return None  # animated: read as video
-    try:
-        if img.width * img.height > MAX_PIXELS:
-            raise TooLarge(f"{p.name}: {img.width}x{img.height} is over {MAX_PIXELS} pixels")
-        img = ImageOps.exif_transpose(img)
-        return np.asarray(img.convert("RGB"), dtype=np.uint8).copy()
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise MediaDecodeError(f"{p.name}: corrupt or truncated image: {exc}") from exc
-
-
-def _open_video(p: Path):
-    import av
-
-    try:
-        container = av.open(str(p))
-    except (av.error.InvalidDataError, ValueError) as exc:
-        raise UnsupportedMedia(f"{p.name}: not an image or video we can read") from exc
-    except av.error.FFmpegError as exc:
-        raise MediaDecodeError(f"{p.name}: cannot open video: {exc}") from exc
-    if not container.streams.video:
-        container.close()
-        raise UnsupportedMedia(f"{p.name}: no video stream")
-    return container
-
-
-def sample_video_frames(p: Path, count: int = DETECT_FRAMES) -> list[np.ndarray]:
-    """Up to ``count`` RGB frames spread evenly over the clip (decoding forward, seeking over gaps > 2 s).
-
-    Only reference frames are decoded (FFmpeg ``skip_frame=NONREF``): half the decoding work on
-    streams with B-frames, and the frames read are the better-quality ones. Streams where that yields
-    fewer than ``count`` frames are read again with every frame.
-    """
-    frames = _sample(p, count, "NONREF")
-    if len(frames) < count:
-        more = _sample(p, count, "DEFAULT")
-        frames = more if len(more) > len(frames) else frames
-    if not frames:
-        raise MediaDecodeError(f"{p.name}: no decodable video frames")
-    return frames
-
-
-def _sample(p: Path, count: int, skip: str) -> list[np.ndarray]:
-    import av
-
-    container = _open_video(p)
-    try:
-        stream = container.streams.video[0]
-        stream.thread_count = _riva._threads()
-        stream.thread_type = "SLICE" if stream.thread_count == 1 else "AUTO"
-        try:
-            stream.codec_context.skip_frame = skip
-        except (AttributeError, ValueError, TypeError):  # pragma: no cover - old PyAV
-            pass
-        tb = stream.time_base or Fraction(1, 1000)
-        duration = None
-        if stream.duration:
-            duration = float(stream.duration * tb)
-        elif container.duration:
-            duration = container.duration / 1_000_000
-        rate = float(stream.average_rate or stream.guessed_rate or 25)
-        frames: list[np.ndarray] = []
-        if not duration or duration * rate <= count * 2 or duration <= SEEK_GAP_S * count:
-            # short clip: one forward pass, keep the frame nearest each evenly spaced time
-            start = float(stream.start_time * tb) if stream.start_time is not None else 0.0
-            span = duration if duration else None
-            got: list[tuple[float, np.ndarray]] = []
-            k = 0
-            for frame in container.decode(stream):
-                t = float(frame.pts * tb) if frame.pts is not None else start + len(got) / rate
-                if span is None:
-                    got.append((t, frame.to_ndarray(format="rgb24")))
-                    if len(got) >= 4 * count:
-                        break
-                    continue
-                target = start + span * (k + 0.5) / count
-                if t >= target - 0.5 / rate:
-                    frames.append(frame.to_ndarray(format="rgb24"))
-                    k += 1
-                    if k >= count:
-                        break
-            if span is None:
-                idx = np.linspace(0, len(got) - 1, min(count, len(got))).round().astype(int) if got else []
-                frames = [got[i][1] for i in idx]
-        else:
-            # forward pass; seek only when the next sample is more than SEEK_GAP_S ahead (a seek may
-            # land on an earlier keyframe in long-GOP files: decoding then just goes forward again)
-            start = float(stream.start_time * tb) if stream.start_time is not None else 0.0
-            frames_iter = None
-            pos = float("-inf")
-            for k in range(count):
-                target = start + duration * (k + 0.5) / count
-                if frames_iter is None or target - pos > SEEK_GAP_S:
-                    container.seek(int(target / tb), stream=stream, backward=True, any_frame=False)
-                    frames_iter = container.decode(stream)
-                got = None
-                for frame in frames_iter:
-                    got = frame
-                    pos = float(frame.pts * tb) if frame.pts is not None else pos
-                    if frame.pts is None or pos >= target - 0.5 / rate:
-                        break
-                if got is None:
-                    break
-                frames.append(got.to_ndarray(format="rgb24"))
-        return frames
-    except av.error.FFmpegError as exc:
-        raise MediaDecodeError(f"{p.name}: corrupt video: {exc}") from exc
-    finally:
-        container.close()
 
 
 def load_frames(path: str | Path, count: int = DETECT_FRAMES) -> tuple[str, list[np.ndarray]]:
-    """("image" | "video", frames) for a file; clear errors for missing, empty or corrupt files."""
-    p = _exists(path)
-    if p.suffix.lower() not in _VIDEO_SUFFIXES or p.suffix.lower() == ".gif":
-        img = _read_image(p)
-        if img is not None:
-            return "image", [img]
-    return "video", sample_video_frames(p, count)
+    """("image" | "video", frames) for a file, read through ``deepsentry.media.open`` (type from the
+    bytes, limits from the headers): a still's pixels, or up to ``count`` frames spread over a clip."""
+    mf = media.open(path)
+    return mf.kind, mf.spread(count, threads=_riva._threads())
 
 
 @dataclass(frozen=True)
@@ -211,10 +76,8 @@ def embed_image_file(src: str | Path, dst: str | Path, wm_id: int | None = None,
     mark at all, so another id is drawn, up to ``tries`` ids. When none reads back: WatermarkError
     ``watermark_unreadable``, and ``dst`` is left as it was.
     """
-    p = _exists(src)
-    img = _read_image(p)
-    if img is None:
-        raise UnsupportedMedia(f"{p.name}: not an image")
+    p = Path(src)
+    img = media.open(p).image()
     dst = Path(dst)
     if wm_id is not None:
         _write_image(embed_image(img, wm_id), dst)
@@ -257,56 +120,35 @@ def embed_video(src: str | Path, dst: str | Path, wm_id: int, *, crf: int = 18, 
     ``refine``: gradient steps on every key frame (see :class:`FrameMarker`; by default
     DEEPSENTRY_WM_REFINE's if set, else 4, on the CPU within a budget).
     """
-    import av
-
-    p = _exists(src)
+    p = Path(src)
     dst = Path(dst)
-    container = _open_video(p)
-    out = None
+    mf = media.open(p)
+    writer = None
     ok = False
     try:
-        vin = container.streams.video[0]
-        vin.thread_count = _riva._threads()
-        vin.thread_type = "SLICE" if vin.thread_count == 1 else "AUTO"
-        ain = container.streams.audio[0] if container.streams.audio else None
-        rate = vin.average_rate or vin.guessed_rate or Fraction(25)
-        width, height = vin.codec_context.width, vin.codec_context.height
-        width, height = width - width % 2, height - height % 2
-        marker = FrameMarker(wm_id, width, height, reuse=reuse, polarity=True, refine=refine)
-        out = av.open(str(dst), "w")
-        vout = out.add_stream("libx264", rate=rate)
-        vout.width, vout.height = width, height
-        vout.pix_fmt = "yuv420p"
-        vout.options = {"crf": str(int(crf)), "preset": preset, "threads": str(_riva._threads())}
-        aout = out.add_stream_from_template(ain) if ain is not None else None
-        streams = [vin] + ([ain] if ain is not None else [])
-        count = 0
-        for packet in container.demux(*streams):
-            if packet.stream.type == "audio":
-                if packet.dts is None:
+        with mf.transcode_items(threads=_riva._threads()) as (vin, ain, items):
+            rate = vin.average_rate or vin.guessed_rate or Fraction(25)
+            width, height = vin.codec_context.width, vin.codec_context.height
+            width, height = width - width % 2, height - height % 2
+            marker = FrameMarker(wm_id, width, height, reuse=reuse, polarity=True, refine=refine)
+            writer = media.H264Writer(dst, width, height, rate, crf=crf, preset=preset, threads=_riva._threads(),
+                                      audio_template=ain)
+            for kind, item in items:
+                if kind == "audio":
+                    writer.mux_audio(item)
                     continue
-                packet.stream = aout
-                out.mux(packet)
-                continue
-            for frame in packet.decode():
-                rgb = frame.to_ndarray(format="rgb24")[:height, :width]
-                new = av.VideoFrame.from_ndarray(marker.mark(np.ascontiguousarray(rgb)), format="rgb24")
-                new.pts, new.time_base = frame.pts, frame.time_base
-                out.mux(vout.encode(new))
-                count += 1
-        out.mux(vout.encode())
-        if count == 0:
+                rgb = item.to_ndarray(format="rgb24")[:height, :width]
+                writer.write(marker.mark(np.ascontiguousarray(rgb)), pts=item.pts, time_base=item.time_base)
+            writer.flush_video()
+        if writer.frames == 0:
             raise MediaDecodeError(f"{p.name}: no decodable video frames")
         ok = True
-        return dict(marker.stats, frames=count)
-    except av.error.FFmpegError as exc:
-        raise MediaDecodeError(f"{p.name}: cannot re-encode: {exc}") from exc
+        return dict(marker.stats, frames=writer.frames)
     finally:
-        container.close()
-        if out is not None:
+        if writer is not None:
             try:
-                out.close()
-            except av.error.FFmpegError:
+                writer.close()
+            except Exception:  # noqa: BLE001 - an unfinished file is removed below
                 ok = False
         if not ok:
             dst.unlink(missing_ok=True)

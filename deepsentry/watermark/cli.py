@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 
 def register(subparsers) -> None:
@@ -56,11 +57,12 @@ def _steps_arg(text: str) -> int:
 
 
 def _embed(args) -> int:
+    from deepsentry import media
     from deepsentry.watermark import embed_image_file, embed_video, new_watermark_id
-    from deepsentry.watermark._io import _exists, _read_image, reads_back
+    from deepsentry.watermark._io import reads_back
 
-    src = _exists(args.input)
-    if _read_image(src) is not None and src.suffix.lower() != ".gif":
+    src = Path(args.input)
+    if media.open(src).kind == "image":
         # without --id the still is read back inside, and another id drawn when it does not read
         wm_id = embed_image_file(src, args.output, args.id)
         verified = args.id is None or reads_back(args.output, wm_id)

@@ -13,7 +13,7 @@ import requests
 from aiohttp import web
 
 from deepsentry.daemon import create_app
-from deepsentry.daemon import keys
+from deepsentry.daemon import appkeys as keys
 from deepsentry.settings import Limits, load_settings
 
 EXT_ORIGIN = "chrome-extension://aflmeaedhgdnmnldchfjaefkdijnlbgp"

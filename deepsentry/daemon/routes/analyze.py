@@ -1,0 +1,125 @@
+"""``POST /v1/analyze``: a file upload, captured frames, or a media/page URL, each answered from the
+result cache when the same content (or URL) was analysed recently, else queued as a job."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+from aiohttp import web
+
+from deepsentry.daemon import appkeys
+from deepsentry.daemon.body import flag, parse_frames, read_body, uploads_dir
+from deepsentry.daemon.routes.jobs import respond, submit
+from deepsentry.errors import BadRequest, UnsupportedMedia
+from deepsentry.settings import Settings
+
+
+def cache_key(kind: str, ident: str, explain: bool) -> str:
+    return f"{kind}:{ident}:{'x' if explain else ''}"
+
+
+async def check_url(settings: Settings, url: Any) -> str:
+    if not isinstance(url, str) or not url:
+        raise BadRequest("'url' must be a non-empty string", code="bad_url")
+    from deepsentry.media.fetch import check_url as _check
+
+    await asyncio.get_running_loop().run_in_executor(None, _check, url, settings.url_allowlist)
+    return url
+
+
+def fetch(settings: Settings, url: str, workdir: Path):
+    from deepsentry.media.fetch import fetch_url
+
+    return fetch_url(url, workdir, limits=settings.limits, allowlist=settings.url_allowlist,
+                     timeout=settings.limits.fetch_timeout_s)
+
+
+def url_workdir(settings: Settings) -> tuple[Path, Callable[[], None]]:
+    """A private folder for one URL job's download, and the cleanup that removes it."""
+    workdir = Path(tempfile.mkdtemp(dir=uploads_dir(settings), prefix="url-"))
+    return workdir, lambda: shutil.rmtree(workdir, ignore_errors=True)
+
+
+async def analyze(request: web.Request) -> web.Response:
+    app = request.app
+    settings = app[appkeys.SETTINGS]
+    jobs = app[appkeys.JOBS]
+    analyzer = app[appkeys.ANALYZER]
+    ledger = app[appkeys.LEDGER]
+    files, body = await read_body(request, settings)
+    explain = flag(body.get("explain", request.query.get("explain", "0")))
+    nocache = flag(body.get("nocache", request.query.get("nocache", "0")))
+
+    async def cached_or(key: str, make_job: Callable[[], Any], cleanup: Callable[[], None] | None = None):
+        if not nocache and (cached := jobs.results.get_fresh(key)) is not None:
+            if cleanup:
+                cleanup()
+            return await respond(request, jobs.finished("analyze", cached))
+        return await respond(request, make_job())
+
+    if files:
+        upload = files.main()
+        if upload.size == 0:
+            upload.remove()
+            raise UnsupportedMedia("the uploaded file is empty", code="empty_file")
+
+        def run_file(progress):
+            result = analyzer.analyze_file(upload.path, progress=progress, explain=explain)
+            result["provenance"] = ledger.provenance_of(upload.path)
+            return result
+
+        key = cache_key("sha", upload.sha256, explain)
+        return await cached_or(key, lambda: submit(request, "analyze", run_file, [key], cleanup=upload.remove),
+                               cleanup=upload.remove)
+
+    if "frames" in body:
+        frames = parse_frames(body, settings)
+        del body["frames"]                      # the job holds the encoded frames only
+        source = body.get("media_url") or body.get("page_url")
+        source = source if isinstance(source, str) else None
+
+        def run_frames(progress):
+            progress(0.02, "decoding")
+            decoded = analyzer.decode_frames(frames.frames)
+            result = analyzer.analyze_frames(decoded, sha256=frames.sha256, size=frames.size, source_url=source,
+                                             progress=progress, explain=explain)
+            result["provenance"] = None
+            return result
+
+        key = cache_key("sha", frames.sha256, explain)
+        return await cached_or(key, lambda: submit(request, "analyze", run_frames, [key], held_bytes=frames.size))
+
+    if "url" in body:
+        url = await check_url(settings, body.get("url"))
+
+        def make_url_job():
+            workdir, cleanup = url_workdir(settings)
+
+            def run_url(progress):
+                progress(0.01, "fetching")
+                fetched = fetch(settings, url, workdir)
+                sha_key = cache_key("sha", _sha256(fetched.path), explain)
+                cached = jobs.results.get_fresh(sha_key)
+                if cached is not None and not nocache:
+                    return {**cached, "media": {**cached["media"], "source_url": url}}
+                result = analyzer.analyze_file(fetched.path, progress=progress, explain=explain, source_url=url)
+                result["provenance"] = ledger.provenance_of(fetched.path)
+                jobs.results.put(sha_key, result)
+                return result
+
+            return submit(request, "analyze", run_url, [key], cleanup=cleanup)
+
+        key = cache_key("url", url, explain)
+        return await cached_or(key, make_url_job)
+    raise BadRequest("send a file (multipart field 'file'), {\"url\": ...} or {\"frames\": [...]}",
+                     code="bad_request")
+
+
+def _sha256(path: Path) -> str:
+    from deepsentry.media import sha256_file
+
+    return sha256_file(path)
