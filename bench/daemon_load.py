@@ -13,7 +13,8 @@ clients honour Retry-After until every request has its result.
 
 ``--memory``: the memory run. Half the requests send 12 captured frames of 2000x2000 JPEG each, half
 upload a 6000x4000 JPEG, 4 in flight at a time, every one followed to its result; prints the daemon's
-RSS when idle (model loaded), its peak, and its RSS once every job has finished.
+RSS when idle (model loaded; and again after one small warm-up request), its peak, and its RSS once every
+job has finished.
 """
 
 from __future__ import annotations
@@ -143,7 +144,7 @@ def _gradient_jpeg(w: int, h: int, seed: int) -> bytes:
     y, x = np.mgrid[0:h, 0:w]
     img = np.stack([(x * 255 // w), (y * 255 // h), np.full_like(x, seed * 37 % 256)], -1).astype(np.uint8)
     canvas = np.ascontiguousarray(img)
-    astronaut_face_on(canvas, w // 3, h // 4, min(w, h) / 600)
+    astronaut_face_on(canvas, w // 3, h // 4, min(w, h) / 1500)
     return cv2.imencode(".jpg", canvas[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 85])[1].tobytes()
 
 
@@ -191,6 +192,12 @@ async def main_memory(args) -> None:
         await asyncio.sleep(2.0)
         idle = current_rss_mb(proc.pid)
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=args.timeout)) as s:
+            form = aiohttp.FormData()                 # one small request: torch and MTCNN warm up
+            form.add_field("file", small_images(1)[0], filename="warm.jpg", content_type="image/jpeg")
+            async with s.post(url + "/v1/analyze?wait=1", data=form, headers={"Authorization": f"Bearer {token}"}) as r:
+                await r.read()
+            await asyncio.sleep(1.0)
+            warm = current_rss_mb(proc.pid)
             t0 = time.perf_counter()
             out = await memory_run(s, url, token, args.requests)
             wall = time.perf_counter() - t0
@@ -199,6 +206,7 @@ async def main_memory(args) -> None:
             async with s.get(url + "/v1/health") as r:
                 alive = (await r.json()) == {"status": "ok"}
         print(json.dumps({**out, "wall_s": round(wall, 1), "idle_rss_mb": round(idle, 1),
+                          "warm_idle_rss_mb": round(warm, 1), "final_minus_warm_idle_mb": round(final - warm, 1),
                           "peak_rss_mb": round(peak_rss_mb(proc.pid), 1), "final_rss_mb": round(final, 1),
                           "final_minus_idle_mb": round(final - idle, 1), "daemon_alive_after": alive}, indent=2))
     finally:

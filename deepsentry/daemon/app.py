@@ -50,6 +50,14 @@ async def _ledger_ctx(app: web.Application):
     await ledger.stop()
 
 
+def _release_caches() -> None:
+    """When the queue goes idle: drop the watermark reader's weight spectra (hundreds of MB after large
+    stills; rebuilt on the next read), so an idle daemon returns to its idle size."""
+    from deepsentry.watermark import release_caches
+
+    release_caches()
+
+
 def create_app(settings: Settings, *, analyzer: Any = None) -> web.Application:
     """Build the daemon. ``analyzer`` may be passed in (tests share one); otherwise it loads at start.
     What a killed daemon left in the uploads folder is removed here."""
@@ -60,7 +68,7 @@ def create_app(settings: Settings, *, analyzer: Any = None) -> web.Application:
     app[appkeys.SETTINGS] = settings
     app[appkeys.TOKEN] = load_or_create_token(settings.token_path)
     app[appkeys.JOBS] = JobManager(workers=settings.workers, queue_size=settings.queue_size,
-                                   max_held_bytes=settings.limits.max_queued_bytes)
+                                   max_held_bytes=settings.limits.max_queued_bytes, on_idle=_release_caches)
     app[appkeys.PAIRING] = PairingLimiter()
     app[appkeys.BIG_BODIES] = asyncio.Semaphore(2)
     app[appkeys.LEDGER] = LedgerService(settings)

@@ -54,10 +54,37 @@ def sweep_uploads(settings: Settings) -> int:
     return n
 
 
-def flag(value: Any) -> bool:
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def flag(value: Any, name: str = "flag") -> bool:
+    """A boolean from JSON (true/false) or a query string (1/0, true/false, yes/no, on/off); anything
+    else is a 400, so a typo never silently means false."""
     if isinstance(value, bool):
         return value
-    return str(value).lower() in ("1", "true", "yes", "on")
+    text = str(value).lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise BadRequest(f"'{name}' must be true or false, not {str(value)[:40]!r}", code="bad_request")
+
+
+def only_keys(body: dict[str, Any], allowed: tuple[str, ...]) -> None:
+    """Refuse (400) a JSON body with keys other than ``allowed``."""
+    unknown = sorted(set(body) - set(allowed))
+    if unknown:
+        raise BadRequest(f"unknown field(s) in the JSON body: {', '.join(repr(u[:40]) for u in unknown)}; "
+                         f"expected {', '.join(allowed)}", code="bad_request")
+
+
+def query_flags(request: web.Request, allowed: tuple[str, ...] = ("wait", "explain", "nocache")) -> dict[str, bool]:
+    """The route's boolean query parameters; an unknown parameter is a 400."""
+    unknown = sorted(set(request.query) - set(allowed))
+    if unknown:
+        raise BadRequest(f"unknown query parameter(s): {', '.join(u[:40] for u in unknown)}; this route takes "
+                         f"{', '.join(allowed)}", code="bad_request")
+    return {k: flag(request.query[k], k) for k in allowed if k in request.query}
 
 
 @dataclass
@@ -79,6 +106,18 @@ class Uploads(dict):
     def remove_all(self) -> None:
         for u in self.values():
             u.remove()
+
+    def only(self, fields: dict[str, str], files: tuple[str, ...], texts: tuple[str, ...]) -> None:
+        """Refuse (400, every part removed) a body with parts other than these file and text fields."""
+        unknown = sorted((set(self) - set(files)) | (set(fields) - set(texts)))
+        if unknown:
+            self.remove_all()
+            raise BadRequest(f"unknown multipart field(s): {', '.join(repr(u[:40]) for u in unknown)}; this route "
+                             f"takes {', '.join(files + texts)}", code="bad_multipart")
+        empty = sorted(name for name, u in self.items() if u.size == 0)
+        if empty:
+            self.remove_all()
+            raise UnsupportedMedia(f"the uploaded file {empty[0]!r} is empty", code="empty_file")
 
     def main(self) -> Upload | None:
         """The ``file`` part (or the first one), with every other part removed from disk now."""

@@ -121,8 +121,9 @@ class JobManager:
     result (its function, callbacks and inputs are dropped), and the last ``keep_jobs`` are kept."""
 
     def __init__(self, workers: int = 1, queue_size: int = 16, keep_jobs: int = 256,
-                 max_held_bytes: int = 256 * 1024 * 1024) -> None:
+                 max_held_bytes: int = 256 * 1024 * 1024, on_idle: Callable[[], None] | None = None) -> None:
         self.workers = max(1, workers)
+        self.on_idle = on_idle              # run in a job thread when the last job ends and none waits
         self.max_held_bytes = max_held_bytes
         self.held_bytes = 0
         self.queue: asyncio.Queue[Job] = asyncio.Queue(maxsize=max(1, queue_size))
@@ -202,6 +203,11 @@ class JobManager:
             try:
                 return fn(progress)
             finally:
+                if self.on_idle is not None and self.queue.empty() and self.running == 1:
+                    try:
+                        self.on_idle()
+                    except Exception:  # noqa: BLE001 - housekeeping must not fail the job
+                        log.exception("idle housekeeping failed")
                 release_memory()
 
         job.status, job.stage = "running", "starting"

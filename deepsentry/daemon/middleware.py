@@ -83,7 +83,10 @@ async def error_middleware(request: web.Request, handler):
             raise
         code = _HTTP_CODES.get(exc.status, "http_error")
         message = exc.reason if exc.status != 413 else "request body too large"
-        return error_response(DeepsentryError(message, code=code, http_status=exc.status))
+        resp = error_response(DeepsentryError(message, code=code, http_status=exc.status))
+        if isinstance(exc, web.HTTPMethodNotAllowed):
+            resp.headers["Allow"] = ", ".join(sorted(exc.allowed_methods))
+        return resp
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # noqa: BLE001 - no input may crash the daemon

@@ -31,24 +31,35 @@ def _job_responses(*codes: int) -> dict[str, Any]:
 
 
 _WAIT = {"name": "wait", "in": "query", "schema": {"type": "boolean"}, "description": "answer once the job is finished"}
+_EXPLAIN = {"name": "explain", "in": "query", "schema": {"type": "boolean"}, "description": "add Grad-CAM heatmaps"}
+_NOCACHE = {"name": "nocache", "in": "query", "schema": {"type": "boolean"},
+            "description": "analyse again even when a recent result for the same content is cached"}
+_FILE = {"type": "string", "format": "binary", "minLength": 1}
 _JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
 
 
 def spec(settings: Settings | None = None) -> dict[str, Any]:
     server = settings.url if settings else "http://127.0.0.1:8765"
+    url_body = {"type": "object", "properties": {"url": {"type": "string", "format": "uri"},
+                                                 "explain": {"type": "boolean"}, "nocache": {"type": "boolean"}},
+                "required": ["url"], "additionalProperties": False}
+    verify_input = {
+        "multipart/form-data": {"schema": {"type": "object", "properties": {"file": _FILE}, "required": ["file"],
+                                           "additionalProperties": False}},
+        "application/json": {"schema": {**url_body, "properties": {"url": url_body["properties"]["url"]}}},
+    }
     media_input = {
         "multipart/form-data": {"schema": {"type": "object", "properties": {
-            "file": {"type": "string", "format": "binary"}, "explain": {"type": "boolean"}}, "required": ["file"]}},
+            "file": _FILE, "explain": {"type": "boolean"}}, "required": ["file"], "additionalProperties": False}},
         "application/json": {"schema": {"oneOf": [
-            {"type": "object", "properties": {"url": {"type": "string", "format": "uri"},
-                                              "explain": {"type": "boolean"}, "nocache": {"type": "boolean"}},
-             "required": ["url"]},
+            url_body,
             {"type": "object", "properties": {
                 "frames": {"type": "array", "items": {"type": "object", "properties": {
                     "t": {"type": "number", "minimum": 0}, "jpeg": {"type": "string", "contentEncoding": "base64"}},
                     "required": ["jpeg"]}},
-                "page_url": {"type": "string"}, "media_url": {"type": "string"}, "explain": {"type": "boolean"}},
-             "required": ["frames"]},
+                "page_url": {"type": "string"}, "media_url": {"type": "string"}, "explain": {"type": "boolean"},
+                "nocache": {"type": "boolean"}},
+             "required": ["frames"], "additionalProperties": False},
         ]}},
     }
     return {
@@ -69,33 +80,34 @@ def spec(settings: Settings | None = None) -> dict[str, Any]:
                                   "requestBody": {"content": {"application/json": {"schema": {
                                       "type": "object", "properties": {"code": {"type": "string"}}, "required": ["code"]}}}},
                                   "responses": {"200": {"description": "the token"}, **_err(400, 401, 403, 429)}}},
-            "/v1/analyze": {"post": {"summary": "analyse a file, a URL or captured frames", "parameters": [_WAIT],
+            "/v1/analyze": {"post": {"summary": "analyse a file, a URL or captured frames",
+                                     "parameters": [_WAIT, _EXPLAIN, _NOCACHE],
                                      "requestBody": {"required": True, "content": media_input},
                                      "responses": _job_responses(400, 401, 403, 413, 415, 422, 429, 502)}},
             "/v1/verify": {"post": {"summary": "provenance check of a file or URL", "parameters": [_WAIT],
-                                    "requestBody": {"required": True, "content": media_input},
+                                    "requestBody": {"required": True, "content": verify_input},
                                     "responses": _job_responses(400, 401, 403, 413, 415, 422, 429, 502, 503)}},
             "/v1/generate": {"post": {"summary": "consented face swap or animation (watermarked, signed, registered)",
                                       "parameters": [_WAIT],
                                       "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
                                           "type": "object", "properties": {
                                               "mode": {"enum": ["swap", "animate"]},
-                                              "consent": {"type": "string", "format": "binary"},
-                                              "source": {"type": "string", "format": "binary"},
-                                              "target": {"type": "string", "format": "binary"},
+                                              "consent": _FILE, "source": _FILE, "target": _FILE,
                                               "track": {"type": "integer"}},
-                                          "required": ["mode", "consent", "source", "target"]}}}},
-                                      "responses": _job_responses(400, 401, 403, 413, 429, 503)}},
+                                          "required": ["mode", "consent", "source", "target"],
+                                          "additionalProperties": False}}}},
+                                      "responses": _job_responses(400, 401, 403, 413, 415, 422, 429, 503)}},
             "/v1/jobs/{job_id}": {"get": {"summary": "job status, progress and result", "parameters": [_JOB_ID, _WAIT],
                                           "responses": {"200": {"description": "job", "content": {"application/json": {
-                                              "schema": {"$ref": "#/components/schemas/Job"}}}}, **_err(401, 404)}}},
+                                              "schema": {"$ref": "#/components/schemas/Job"}}}}, **_err(400, 401, 404)}}},
             "/v1/jobs/{job_id}/events": {"get": {"summary": "progress as server-sent events (progress, done, error)",
                                                  "parameters": [_JOB_ID],
                                                  "responses": {"200": {"description": "text/event-stream"}, **_err(401, 404)}}},
             "/v1/jobs/{job_id}/file": {"get": {"summary": "the output video of a finished generate job",
                                                "parameters": [_JOB_ID],
                                                "responses": {"200": {"description": "video/mp4"}, **_err(401, 404)}}},
-            "/v1/openapi.json": {"get": {"summary": "this document", "responses": {"200": {"description": "OpenAPI"}}}},
+            "/v1/openapi.json": {"get": {"summary": "this document", "responses": {"200": {"description": "OpenAPI"},
+                                                                                   **_err(401, 403)}}},
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
@@ -107,7 +119,7 @@ def spec(settings: Settings | None = None) -> dict[str, Any]:
                     "job_id": {"type": "string"}, "kind": {"enum": ["analyze", "verify", "generate"]},
                     "status": {"enum": ["queued", "running", "done", "error"]},
                     "progress": {"type": "number"}, "stage": {"type": "string"},
-                    "result": {"oneOf": [{"$ref": "#/components/schemas/Result"}, {"type": "object"}, {"type": "null"}]},
+                    "result": {"anyOf": [{"$ref": "#/components/schemas/Result"}, {"type": "object"}, {"type": "null"}]},
                     "error": {"type": ["object", "null"]}}},
                 "Branches": {"type": "object", "description": "models with branches only: each branch's "
                              "calibrated fake probability (blend: swaps, pasted edits, warps; synthesis: faces a "

@@ -110,6 +110,7 @@ from deepsentry.watermark._io import (
     load_frames,
 )
 from deepsentry.watermark._payload import WATERMARK_BITS
+from deepsentry.watermark._riva import release_spectra as release_caches
 
 __all__ = [
     "CANONICAL_SHORT",
@@ -127,4 +128,5 @@ __all__ = [
     "new_watermark_id",
     "psnr",
     "read_scores",
+    "release_caches",
 ]

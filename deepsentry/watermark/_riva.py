@@ -25,6 +25,7 @@ import os
 import struct
 import threading
 from collections import OrderedDict
+import weakref
 from functools import lru_cache
 from pathlib import Path
 
@@ -217,12 +218,16 @@ def _bn(tensors: dict, prefix: str) -> tuple[np.ndarray, np.ndarray]:
     return scale[:, None, None], (b - m * scale).astype(np.float32)[:, None, None]
 
 
+_LOADED: "weakref.WeakSet[_Net]" = weakref.WeakSet()     # the networks loaded in this process
+
+
 class _Net:
     """Weights of one RivaGAN network (attention branch + conv branch)."""
 
     def __init__(self, name: str) -> None:
         nodes, t = _graph(name)
         self.name = name
+        _LOADED.add(self)
         self.att0 = _Conv(t["_attention.0.weight"], t["_attention.0.bias"])
         self.att3 = _Conv(t["_attention.3.weight"], t["_attention.3.bias"])
         self.bn_att2 = _bn(t, "_attention.2")
@@ -248,6 +253,20 @@ class _Net:
 @lru_cache(maxsize=2)
 def _net(name: str) -> _Net:
     return _Net(name)
+
+
+def release_spectra() -> int:
+    """Drop the cached weight spectra of every loaded network (they are rebuilt on the next read, at
+    some cost to its speed); returns the bytes released. For a long-running process going idle."""
+    freed = 0
+    for net in list(_LOADED):
+        for layer in vars(net).values():
+            if isinstance(layer, _Conv):
+                with layer._lock:
+                    freed += layer._bytes
+                    layer._spectra.clear()
+                    layer._bytes = 0
+    return freed
 
 
 def _fft_shape(h: int, w: int) -> tuple[int, int]:

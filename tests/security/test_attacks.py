@@ -106,9 +106,12 @@ def test_verify_with_many_large_parts_leaves_nothing_on_disk(daemon):
         pass                       # the daemon may close the connection while the client still sends
     time.sleep(0.5)
     assert list(uploads.iterdir()) == []
-    # a verify with an extra small part: the extra part is deleted too, the job's file when it ends
+    # an extra part is refused and removed; the job's own file goes when the job ends
     png = cv2.imencode(".png", np.full((64, 64, 3), 120, np.uint8))[1].tobytes()
     r = daemon.post("/v1/verify?wait=1", files={"file": ("a.png", png), "extra": ("b.png", png)})
+    assert r.status_code == 400 and _error(r)["code"] == "bad_multipart", r.text
+    assert list(uploads.iterdir()) == []
+    r = daemon.post("/v1/verify?wait=1", files={"file": ("a.png", png)})
     assert r.status_code == 200, r.text
     assert list(uploads.iterdir()) == []
 

@@ -12,9 +12,9 @@ from typing import Any, Callable
 from aiohttp import web
 
 from deepsentry.daemon import appkeys
-from deepsentry.daemon.body import flag, parse_frames, read_body, uploads_dir
+from deepsentry.daemon.body import flag, only_keys, parse_frames, query_flags, read_body, uploads_dir
 from deepsentry.daemon.routes.jobs import respond, submit
-from deepsentry.errors import BadRequest, UnsupportedMedia
+from deepsentry.errors import BadRequest
 from deepsentry.settings import Settings
 
 
@@ -50,9 +50,24 @@ async def analyze(request: web.Request) -> web.Response:
     jobs = app[appkeys.JOBS]
     analyzer = app[appkeys.ANALYZER]
     ledger = app[appkeys.LEDGER]
+    query = query_flags(request)
     files, body = await read_body(request, settings)
-    explain = flag(body.get("explain", request.query.get("explain", "0")))
-    nocache = flag(body.get("nocache", request.query.get("nocache", "0")))
+    try:
+        if request.content_type.startswith("multipart/"):
+            files.only(body, ("file",), ("explain", "nocache"))
+        elif "frames" in body:
+            only_keys(body, ("frames", "page_url", "media_url", "explain", "nocache"))
+        else:
+            only_keys(body, ("url", "explain", "nocache"))
+        json_body = not request.content_type.startswith("multipart/")
+        for name in ("explain", "nocache"):
+            if json_body and name in body and not isinstance(body[name], bool):
+                raise BadRequest(f"'{name}' must be true or false", code="bad_request")
+        explain = flag(body.get("explain", query.get("explain", False)), "explain")
+        nocache = flag(body.get("nocache", query.get("nocache", False)), "nocache")
+    except BaseException:
+        files.remove_all()
+        raise
 
     async def cached_or(key: str, make_job: Callable[[], Any], cleanup: Callable[[], None] | None = None):
         if not nocache and (cached := jobs.results.get_fresh(key)) is not None:
@@ -63,9 +78,6 @@ async def analyze(request: web.Request) -> web.Response:
 
     if files:
         upload = files.main()
-        if upload.size == 0:
-            upload.remove()
-            raise UnsupportedMedia("the uploaded file is empty", code="empty_file")
 
         def run_file(progress):
             result = analyzer.analyze_file(upload.path, progress=progress, explain=explain)

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from deepsentry import jsonio
 from deepsentry.daemon import appkeys
-from deepsentry.daemon.body import flag
+from deepsentry.daemon.body import flag, query_flags
 from deepsentry.daemon.jobs import Job
 from deepsentry.daemon.middleware import add_cors, allowed_origin, error_response, json_response
 from deepsentry.errors import NotFound
@@ -31,7 +31,7 @@ def submit(request: web.Request, kind: str, fn: Callable, cache_keys: list[str] 
 
 async def respond(request: web.Request, job: Job) -> web.Response:
     """With ``?wait=1``: the finished job (or its error); otherwise 202 with the URLs to follow it."""
-    if flag(request.query.get("wait", "0")):
+    if flag(request.query.get("wait", "0"), "wait"):
         await job.wait_done()
         if job.status == "error":
             err = job.error
@@ -54,7 +54,7 @@ def _job_or_404(request: web.Request) -> Job:
 
 async def job_status(request: web.Request) -> web.Response:
     job = _job_or_404(request)
-    if flag(request.query.get("wait", "0")):
+    if query_flags(request, ("wait",)).get("wait"):
         await job.wait_done()
     return json_response(job.to_json())
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from deepsentry.daemon import appkeys
-from deepsentry.daemon.body import read_body
+from deepsentry.daemon.body import query_flags, read_body
 from deepsentry.daemon.jobs import Job
 from deepsentry.daemon.routes.analyze import check_url, fetch, url_workdir
 from deepsentry.daemon.routes.jobs import respond, submit
@@ -19,7 +19,12 @@ async def verify_route(request: web.Request) -> web.Response:
     app = request.app
     settings = app[appkeys.SETTINGS]
     ledger = app[appkeys.LEDGER]
+    query_flags(request, ("wait",))
     files, body = await read_body(request, settings)
+    if request.content_type.startswith("multipart/"):
+        files.only(body, ("file",), ())
+    elif set(body) - {"url"}:
+        raise BadRequest("send a file (multipart field 'file') or {\"url\": ...}", code="bad_request")
     if files:
         upload = files.main()
 
@@ -50,7 +55,12 @@ async def generate_route(request: web.Request) -> web.Response:
     app = request.app
     settings = app[appkeys.SETTINGS]
     ledger = app[appkeys.LEDGER]
+    query_flags(request, ("wait",))
     files, fields = await read_body(request, settings)
+    if not request.content_type.startswith("multipart/"):
+        raise BadRequest("send multipart/form-data: mode, consent, source, target (and optional track)",
+                         code="bad_request")
+    files.only(fields, ("consent", "source", "target"), ("mode", "track"))
     mode = fields.get("mode", "")
     missing = [n for n in ("consent", "source", "target") if n not in files]
     if mode not in ("swap", "animate") or missing:
@@ -63,8 +73,6 @@ async def generate_route(request: web.Request) -> web.Response:
     except ValueError as exc:
         files.remove_all()
         raise BadRequest("'track' must be an integer", code="bad_request") from exc
-    for name in [n for n in files if n not in ("consent", "source", "target")]:
-        files.pop(name).remove()
     out_dir = settings.data_dir / "generated"
     out_dir.mkdir(parents=True, exist_ok=True)
     holder: dict[str, Job] = {}
