@@ -9,7 +9,7 @@ def grad_cam(model, crop: np.ndarray, device: str = "cpu", target: str = "predic
     """Heatmap (S, S) float32 in [0, 1] for one RGB uint8 crop, S = the crop's own size.
 
     The map is the ReLU of the last conv stage's activations weighted by the spatially averaged
-    gradient of the per-frame logit of the ``target`` class — "predicted" (the evidence for the model's
+    gradient of the scored per-frame logit (``model.scored_logits``: with branches, the fused one) of the ``target`` class — "predicted" (the evidence for the model's
     own decision on this crop, standard Grad-CAM), "fake" or "real" — upsampled bilinearly and scaled
     to a maximum of 1 (all zeros when nothing contributes)."""
     import cv2
@@ -23,7 +23,7 @@ def grad_cam(model, crop: np.ndarray, device: str = "cpu", target: str = "predic
     with torch.enable_grad():
         fmap = model.feature_map(x)
         fmap.retain_grad()
-        logit = model.frame_logits(model.embed_map(fmap))[0]
+        logit = model.scored_logits(model.embed_map(fmap))[0]
         if target == "predicted":
             sign = 1.0 if float(logit.detach()) >= 0 else -1.0
         elif target in ("fake", "real"):

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
 from deepsentry.daemon import appkeys
@@ -73,6 +75,13 @@ async def generate_route(request: web.Request) -> web.Response:
     except ValueError as exc:
         files.remove_all()
         raise BadRequest("'track' must be an integer", code="bad_request") from exc
+    try:                                           # a record that is not one is refused before queueing
+        from deepsentry.generator.consent import load_consent
+
+        await asyncio.get_running_loop().run_in_executor(None, load_consent, files["consent"].path)
+    except BaseException:
+        files.remove_all()
+        raise
     out_dir = settings.data_dir / "generated"
     out_dir.mkdir(parents=True, exist_ok=True)
     holder: dict[str, Job] = {}
