@@ -8,7 +8,7 @@ import asyncio
 from aiohttp import web
 
 from deepsentry.daemon import appkeys
-from deepsentry.daemon.body import query_flags, read_body
+from deepsentry.daemon.body import only_keys, query_flags, read_body
 from deepsentry.daemon.jobs import Job
 from deepsentry.daemon.routes.analyze import check_url, fetch, url_workdir
 from deepsentry.daemon.routes.jobs import respond, submit
@@ -25,8 +25,8 @@ async def verify_route(request: web.Request) -> web.Response:
     files, body = await read_body(request, settings)
     if request.content_type.startswith("multipart/"):
         files.only(body, ("file",), ())
-    elif set(body) - {"url"}:
-        raise BadRequest("send a file (multipart field 'file') or {\"url\": ...}", code="bad_request")
+    else:
+        only_keys(body, ("url",))
     if files:
         upload = files.main()
 
