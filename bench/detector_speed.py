@@ -1,22 +1,35 @@
-"""Detector speed: end-to-end verdict time on a 10 s 720p clip, vs a re-implementation of the seed pipeline.
+"""Verdict speed: a warm deepsentry daemon against the seed pipeline, side by side on 720p and 1080p clips.
 
-    .venv/bin/python bench/detector_speed.py [--seconds 10] [--threads 1] [--device cpu] [--skip-seed]
+    .venv/bin/python bench/detector_speed.py [--seconds 10] [--runs 3] [--threads 0] [--skip-seed] [--json]
 
-1. deepsentry: the daemon's pipeline (``deepsentry.detector.pipeline.Analyzer.analyze_file``: sampled
-   decode, MTCNN on sampled frames, tracks, CNN+LSTM from the shipped weights, calibrated verdict).
-2. seed: decode every frame, MTCNN on every frame at full resolution, first face only, 112 px crops,
-   ResNeXt-50 + one-layer LSTM (hidden 2048, dropout 0.4) over the first 20 frames, untrained.
+Both sides get the same 10 s H.264 clips (1280x720 at 25 fps and 1920x1080 at 30 fps, a face drifting
+over a scene), each measured in its own process so each peak RSS (VmHWM) is its own; model loading is
+timed apart from the verdict on both sides.
 
-Each runs in its own process so the peak RSS (``resource.getrusage``) is its own; the model load and
-warm-up are timed apart from the verdict. Prints seconds, frames/s, peak memory and the speed ratio.
+1. **deepsentry**: ``deepsentry serve`` on loopback (ledger off), warmed up by one analysis, then
+   ``POST /v1/analyze?wait=1&nocache=1`` with the clip uploaded, ``--runs`` times (median): the verdict
+   alone (``provenance=0``), then the full answer with the provenance check (C2PA, watermark). Also the
+   extension's path (20 frames of the 720p clip as JPEG in ``{"frames": ...}``) and ``deepsentry check
+   --json`` run cold in a new process, whose start-up (imports and model load) a CLI user pays on
+   every call.
+2. **seed**: the seed app as written: OpenCV decodes every frame into a list; dlib's HOG face detector
+   (``get_frontal_face_detector()``, upsample 1) runs on the frames in order until 20 frames have a
+   face; the first face of each, padded by 40 px, resized to 112 px, goes through ResNeXt-50 features and
+   an LSTM(2048) (untrained weights: the timing is the same).
+
+Prints, per clip: seconds, frames/s (video frames covered per second of waiting), peak RSS, the ratio.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import multiprocessing as mp
 import resource
+import shutil
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -25,67 +38,124 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+CLIPS = {"720p": ((1280, 720), 25), "1080p": ((1920, 1080), 30)}
+
 
 def make_clip(path: Path, seconds: float, fps: int = 25, size=(1280, 720)) -> Path:
-    """Astronaut face drifting over a face-free scene, real H.264 (PyAV), like tests/mediautil."""
+    """The astronaut's face drifting over a face-free scene, real H.264 (PyAV), like tests/mediautil;
+    the face is 400 px at 720p and scales with the frame."""
     import cv2
 
     from tests.mediautil import astronaut, scene, write_video
 
     w, h = size
+    side = int(round(400 * h / 720))
     bg = scene(w, h, seed=1)
-    face = cv2.resize(astronaut(), (400, 400), interpolation=cv2.INTER_AREA)
+    face = cv2.resize(astronaut(), (side, side), interpolation=cv2.INTER_AREA)
     n = int(round(seconds * fps))
 
     def gen():
         for i in range(n):
             f = bg.copy()
-            x, y = 100 + 3 * i % (w - 500), 150 + int(20 * (i % 50) / 50)
-            f[y:y + 400, x:x + 400] = face
+            x = (100 * h // 720 + 3 * i) % (w - side - 100)
+            y = 150 * h // 720 + int(20 * (i % 50) / 50)
+            f[y:y + side, x:x + side] = face
             yield f
 
     write_video(path, gen(), fps=fps, crf=23)
     return path
 
 
-def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+# ---------------------------------------------------------------------------------------------- ours
+
+def _post(url: str, token: str, clip: Path | None = None, frames: list | None = None,
+          provenance: bool = True) -> tuple[float, dict]:
+    import requests
+
+    headers = {"Authorization": f"Bearer {token}"}
+    query = "/v1/analyze?wait=1&nocache=1" + ("" if provenance else "&provenance=0")
+    t = time.perf_counter()
+    if clip is not None:
+        with open(clip, "rb") as f:
+            r = requests.post(url + query, headers=headers, files={"file": (clip.name, f, "video/mp4")}, timeout=600)
+    else:
+        r = requests.post(url + query, headers=headers, json={"frames": frames}, timeout=600)
+    wall = time.perf_counter() - t
+    body = r.json()
+    if r.status_code != 200:
+        raise SystemExit(f"daemon answered {r.status_code}: {body}")
+    return wall, body.get("result", body)
 
 
-def run_deepsentry(clip: str, threads: int, device: str, q) -> None:
-    import torch
+def _timed(runs: int, **post) -> dict:
+    walls, res = [], None
+    for _ in range(runs):
+        w, res = _post(**post)
+        walls.append(w)
+    return {"verdict_s": statistics.median(walls), "runs_s": walls, "timings": res["timings"],
+            "frames_sampled": res["media"]["frames_sampled"], "verdict": res["verdict"]["label"],
+            "fake_prob": res["verdict"]["fake_prob"], "faces": len(res["faces"])}
 
-    torch.set_num_threads(threads)
-    from deepsentry.detector.inference import load_scorer
-    from deepsentry.detector.pipeline import Analyzer
-    from deepsentry.settings import load_settings
 
+def run_ours(clips: dict[str, Path], runs: int, threads: int) -> dict:
+    """The verdict alone (``provenance=0``) on every clip first, so that the peak RSS read after them is
+    the detector's; then the full answer with provenance, then the extension's frames."""
+    import cv2
+
+    from bench.daemon_load import peak_rss_mb, start_daemon
+    from deepsentry.media import open as open_media
+
+    env = {"DEEPSENTRY_TORCH_THREADS": str(threads)} if threads else {}
     t0 = time.perf_counter()
-    settings = load_settings(device=device)
-    scorer = load_scorer(device=device)
-    analyzer = Analyzer(settings, scorer=scorer)
-    load_s = time.perf_counter() - t0
-    analyzer.analyze_file(clip)                 # warm-up (first MTCNN/torch calls allocate)
-    runs = []
-    for _ in range(2):
-        t = time.perf_counter()
-        res = analyzer.analyze_file(clip)
-        runs.append(time.perf_counter() - t)
-    q.put({"name": "deepsentry", "load_s": load_s, "verdict_s": min(runs), "runs_s": runs,
-           "frames_processed": res["media"]["frames_sampled"], "timings": res["timings"],
-           "verdict": res["verdict"], "faces": len(res["faces"]), "peak_rss_mb": _peak_mb(),
-           "model": scorer.info()["arch"] if scorer else None})
+    proc, url, token = start_daemon("deepsentry-speed-", **env)
+    out: dict = {"daemon_start_s": time.perf_counter() - t0, "clips": {}, "full": {}}
+    try:
+        _post(url, token, clip=clips["720p"], provenance=False)           # warm-up
+        out["idle_rss_mb"] = peak_rss_mb(proc.pid)
+        for name, clip in clips.items():
+            out["clips"][name] = _timed(runs, url=url, token=token, clip=clip, provenance=False)
+        out["peak_rss_mb"] = peak_rss_mb(proc.pid)
+        for name, clip in clips.items():
+            out["full"][name] = _timed(runs, url=url, token=token, clip=clip)
+        out["peak_rss_full_mb"] = peak_rss_mb(proc.pid)
+        # the extension's path: 20 captured frames of the 720p clip (2 per second), JPEG, in one request
+        frames = []
+        for fr in open_media(clips["720p"]).sample():
+            _ok, buf = cv2.imencode(".jpg", fr.image[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 90])
+            frames.append({"t": round(fr.t, 3), "jpeg": base64.b64encode(buf.tobytes()).decode()})
+        out["frames_720p"] = {**_timed(runs, url=url, token=token, frames=frames), "frames": len(frames)}
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    return out
 
 
-def run_seed(clip: str, threads: int, device: str, q) -> None:
-    import av
+def run_cli_cold(clip: Path, threads: int) -> dict:
+    """``deepsentry check --json`` in a fresh process: wall time, and the part of it before analysis."""
+    import os
+
+    env = {**os.environ, "DEEPSENTRY_HOME": tempfile.mkdtemp(prefix="deepsentry-speed-cli-"),
+           "DEEPSENTRY_LEDGER": "0", **({"DEEPSENTRY_TORCH_THREADS": str(threads)} if threads else {})}
+    t = time.perf_counter()
+    p = subprocess.run([sys.executable, "-m", "deepsentry", "check", str(clip), "--json"], env=env, cwd=ROOT,
+                       capture_output=True, text=True, timeout=600)
+    wall = time.perf_counter() - t
+    if p.returncode != 0:
+        raise SystemExit(f"deepsentry check failed: {p.stderr[-2000:]}")
+    res = json.loads(p.stdout)
+    total = res["timings"]["total_s"]
+    return {"wall_s": wall, "analysis_s": total, "cold_start_s": wall - total}
+
+
+# ---------------------------------------------------------------------------------------------- seed
+
+def run_seed(clip: str, q) -> None:
+    import cv2
+    import dlib
     import numpy as np
     import torch
     import torch.nn as nn
     import torchvision
-    from facenet_pytorch import MTCNN
-
-    torch.set_num_threads(threads)
 
     class SeedModel(nn.Module):
         """The seed: ResNeXt-50 trunk -> avgpool -> LSTM(2048, 2048) -> dropout 0.4 -> linear(2)."""
@@ -103,45 +173,48 @@ def run_seed(clip: str, threads: int, device: str, q) -> None:
             b, t = x.shape[:2]
             f = self.pool(self.trunk(x.flatten(0, 1))).view(b, t, 2048)
             out, _ = self.lstm(f)
-            return self.fc(self.drop(out.mean(1)))
+            return self.fc(self.drop(out[:, -1]))
 
     t0 = time.perf_counter()
-    model = SeedModel().eval().to(device)
-    mtcnn = MTCNN(keep_all=False, device=device, post_process=False)
-    with torch.inference_mode():
-        model(torch.zeros(1, 2, 3, 112, 112, device=device))
+    model = SeedModel().eval()
+    hog = dlib.get_frontal_face_detector()
     load_s = time.perf_counter() - t0
 
     t = time.perf_counter()
     frames = []
-    with av.open(clip) as c:                       # decode every frame
-        for fr in c.decode(video=0):
-            frames.append(fr.to_ndarray(format="rgb24"))
+    cap = cv2.VideoCapture(clip)                   # every frame into a list, as the seed's app does
+    while True:
+        ok, img = cap.read()
+        if not ok:
+            break
+        frames.append(img)
+    cap.release()
     t_decode = time.perf_counter() - t
-    crops = []
     t1 = time.perf_counter()
-    for f in frames:                               # detect on every frame, full resolution
-        boxes, _ = mtcnn.detect(f)
-        if boxes is None:
-            continue
-        x1, y1, x2, y2 = [int(v) for v in boxes[0]]            # first face only
-        face = f[max(0, y1):y2, max(0, x1):x2]
-        if face.size:
-            crops.append(face)
+    crops, searched = [], 0
+    for img in frames:                             # in order, until 20 frames have a face
+        searched += 1
+        rgb = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+        dets = hog(rgb, 1)
+        if len(dets):
+            d = dets[0]
+            y1, y2 = max(0, d.top() - 40), min(rgb.shape[0], d.bottom() + 40)
+            x1, x2 = max(0, d.left() - 40), min(rgb.shape[1], d.right() + 40)
+            crops.append(cv2.resize(rgb[y1:y2, x1:x2], (112, 112)))
+            if len(crops) == 20:
+                break
     t_detect = time.perf_counter() - t1
     t2 = time.perf_counter()
-    import cv2
-
-    seq = [cv2.resize(c_, (112, 112)) for c_ in crops[:20]]     # first 20 frames
-    x = torch.from_numpy(np.stack(seq)).permute(0, 3, 1, 2).float().div(255)
-    x = ((x - torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)) / torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
+    x = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float().div(255)
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
     with torch.inference_mode():
-        p = torch.softmax(model(x[None].to(device)), 1)[0, 1].item()
+        p = torch.softmax(model(((x - mean) / std)[None]), 1)[0, 1].item()
     t_model = time.perf_counter() - t2
-    total = time.perf_counter() - t
-    q.put({"name": "seed", "load_s": load_s, "verdict_s": total, "frames_processed": len(frames),
+    q.put({"load_s": load_s, "verdict_s": time.perf_counter() - t, "frames_decoded": len(frames),
+           "frames_searched": searched, "faces_found": len(crops),
            "timings": {"decode_s": t_decode, "detect_s": t_detect, "score_s": t_model},
-           "faces_found": len(crops), "fake_prob_untrained": p, "peak_rss_mb": _peak_mb()})
+           "fake_prob_untrained": p, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0})
 
 
 def _in_process(fn, *args) -> dict:
@@ -154,40 +227,57 @@ def _in_process(fn, *args) -> dict:
     return res
 
 
+# ---------------------------------------------------------------------------------------------- main
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=10.0)
-    ap.add_argument("--threads", type=int, default=1, help="torch threads (1 on a shared CPU: spinning "
-                                                           "worker threads make small models much slower)")
-    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--runs", type=int, default=3, help="timed daemon requests per clip (median reported)")
+    ap.add_argument("--threads", type=int, default=0, help="daemon torch threads (0: the daemon's default)")
     ap.add_argument("--skip-seed", action="store_true")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
-    with tempfile.TemporaryDirectory() as tmp:
-        clip = make_clip(Path(tmp) / "clip720p.mp4", args.seconds)
-        n_frames = int(round(args.seconds * 25))
-        ours = _in_process(run_deepsentry, str(clip), args.threads, args.device)
-        seed = None if args.skip_seed else _in_process(run_seed, str(clip), args.threads, args.device)
+    tmp = Path(tempfile.mkdtemp(prefix="deepsentry-speed-"))
+    try:
+        clips = {name: make_clip(tmp / f"clip{name}.mp4", args.seconds, fps, size)
+                 for name, (size, fps) in CLIPS.items()}
+        ours = run_ours(clips, args.runs, args.threads)
+        cli = run_cli_cold(clips["720p"], args.threads)
+        seed = {} if args.skip_seed else {name: _in_process(run_seed, str(c)) for name, c in clips.items()}
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
-    video_s = args.seconds
-    print(f"clip: {args.seconds:.0f} s 1280x720 H.264 @25 fps ({n_frames} frames); torch threads {args.threads}; "
-          f"device {args.device}")
-    print(f"deepsentry ({ours['model']}): verdict in {ours['verdict_s']:.2f} s "
-          f"(runs {', '.join(f'{r:.2f}' for r in ours['runs_s'])}; model+detector load {ours['load_s']:.2f} s); "
-          f"{ours['frames_processed']} sampled frames -> {ours['frames_processed'] / ours['verdict_s']:.1f} "
-          f"analysed frames/s, {n_frames / ours['verdict_s']:.1f} video frames/s covered, "
-          f"{video_s / ours['verdict_s']:.2f}x real time; stages {json.dumps(ours['timings'])}; "
-          f"verdict {ours['verdict']['label']} p={ours['verdict']['fake_prob']}; peak RSS {ours['peak_rss_mb']:.0f} MB")
-    if seed:
-        print(f"seed pipeline (ResNeXt-50+LSTM, untrained): verdict in {seed['verdict_s']:.2f} s "
-              f"(load {seed['load_s']:.2f} s); {seed['frames_processed']} frames decoded+detected -> "
-              f"{seed['frames_processed'] / seed['verdict_s']:.1f} frames/s; stages "
-              f"{json.dumps({k: round(v, 3) for k, v in seed['timings'].items()})}; faces in "
-              f"{seed['faces_found']} frames; peak RSS {seed['peak_rss_mb']:.0f} MB")
-        print(f"speed ratio (seed / deepsentry verdict time): {seed['verdict_s'] / ours['verdict_s']:.1f}x")
+    print(f"{args.seconds:.0f} s clips; deepsentry: warm daemon, ledger off, upload + analysis, median of "
+          f"{args.runs}; seed: model load apart")
+    print(f"{'clip':<6} {'answer':<22} {'deepsentry s':>12} {'frames/s':>9} {'peak RSS MB':>11} {'seed s':>7} "
+          f"{'frames/s':>9} {'seed RSS MB':>11} {'ratio':>6}")
+    for name, (size, fps) in CLIPS.items():
+        n = int(round(args.seconds * fps))
+        s = seed.get(name)
+        seed_txt = (f"{s['verdict_s']:>7.2f} {n / s['verdict_s']:>9.1f} {s['peak_rss_mb']:>11.0f}" if s
+                    else f"{'-':>7} {'-':>9} {'-':>11}")
+        for label, o, rss in (("verdict", ours["clips"][name], ours["peak_rss_mb"]),
+                              ("verdict + provenance", ours["full"][name], ours["peak_rss_full_mb"])):
+            ratio = f"{s['verdict_s'] / o['verdict_s']:>5.1f}x" if s else f"{'-':>6}"
+            print(f"{name:<6} {label:<22} {o['verdict_s']:>12.2f} {n / o['verdict_s']:>9.1f} {rss:>11.0f} "
+                  f"{seed_txt} {ratio}")
+    for name in CLIPS:
+        o = ours["clips"][name]
+        print(f"deepsentry {name} stages: {json.dumps(o['timings'])} ({o['frames_sampled']} frames, "
+              f"{o['faces']} face track(s), {o['verdict']})")
+    for name, s in seed.items():
+        print(f"seed {name}: decoded {s['frames_decoded']} frames in {s['timings']['decode_s']:.2f} s, HOG on "
+              f"{s['frames_searched']} until {s['faces_found']} had a face in {s['timings']['detect_s']:.2f} s, "
+              f"ResNeXt-50+LSTM {s['timings']['score_s']:.2f} s (model load {s['load_s']:.2f} s apart)")
+    f = ours["frames_720p"]
+    print(f"extension frames (720p, {f['frames']} JPEG frames): {f['verdict_s']:.2f} s, stages "
+          f"{json.dumps(f['timings'])}")
+    print(f"deepsentry check (cold, 720p): {cli['wall_s']:.2f} s, of which start-up (imports + model load) "
+          f"{cli['cold_start_s']:.2f} s; daemon start to ready {ours['daemon_start_s']:.2f} s; daemon idle RSS "
+          f"{ours['idle_rss_mb']:.0f} MB")
     if args.json:
-        print(json.dumps({"deepsentry": ours, "seed": seed}))
+        print(json.dumps({"deepsentry": ours, "cli": cli, "seed": seed}))
     return 0
 
 

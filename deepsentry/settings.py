@@ -83,7 +83,7 @@ class Settings:
     data_dir: Path = field(default_factory=default_data_dir)
     device: str = "auto"                         # "auto", "cpu", "cuda", "cuda:1"
     workers: int = 1                             # analysis jobs run at once
-    torch_threads: int = 0                       # CPU threads for torch; 0: half the cores (at least 1)
+    torch_threads: int = 0                       # CPU threads for torch; 0: the idle cores, per analysis
     queue_size: int = 16                         # jobs waiting before 429
     allowed_origins: tuple[str, ...] = DEFAULT_EXTENSION_ORIGINS
     url_allowlist: tuple[str, ...] = ()          # "host" or "host:port" exempt from the private-address check

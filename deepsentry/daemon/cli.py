@@ -215,22 +215,16 @@ def cmd_check(args: argparse.Namespace) -> int:
                 from deepsentry.errors import NotFound
 
                 raise NotFound(f"no such file: {target}", code="no_file")
+        from deepsentry.daemon.analysis import analyze_with_provenance, provenance_block
+
         analyzer = Analyzer(settings)
         bar, update = _progress_bar()
         try:
-            result = analyzer.analyze_file(path, progress=update, explain=args.explain, source_url=source)
+            result = analyze_with_provenance(
+                analyzer, path, None if args.no_provenance else (lambda p: provenance_block(p, settings)),
+                progress=update, explain=args.explain, source_url=source)
         finally:
             bar.close()
-        result["provenance"] = None
-        if not args.no_provenance:
-            try:
-                from deepsentry.provenance import verify
-
-                result["provenance"] = verify(path, settings).to_json()
-            except ModuleNotFoundError:
-                pass
-            except Exception as exc:  # noqa: BLE001 - provenance is extra evidence, not the verdict
-                result["provenance"] = {"verdict": "unknown", "error": str(exc)}
     finally:
         if workdir:
             shutil.rmtree(workdir, ignore_errors=True)

@@ -11,7 +11,6 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from deepsentry.errors import DeepsentryError
 from deepsentry.settings import Settings
 
 log = logging.getLogger("deepsentry.daemon")
@@ -67,15 +66,8 @@ class LedgerService:
             await asyncio.sleep(delay)
 
     def provenance_of(self, path: Path) -> dict:
-        """The provenance block for an analysed file. Provenance is extra evidence: its failure never
-        fails the analysis (the block then says "unknown" with the error)."""
-        from deepsentry.provenance import verify
+        """The provenance block for an analysed file, with the ledger once it answers."""
+        from deepsentry.daemon.analysis import provenance_block
 
         settings = self.settings if self.client is not None else self.settings.replace(ledger_enabled=False)
-        try:
-            return verify(path, settings, client=self.client, source=None).to_json()
-        except DeepsentryError as exc:
-            return {"verdict": "unknown", "error": exc.to_json()["error"]}
-        except Exception as exc:  # noqa: BLE001
-            log.exception("provenance check failed")
-            return {"verdict": "unknown", "error": {"code": "provenance_error", "message": f"{type(exc).__name__}: {exc}"}}
+        return provenance_block(path, settings, client=self.client, source=None)

@@ -34,6 +34,9 @@ _WAIT = {"name": "wait", "in": "query", "schema": {"type": "boolean"}, "descript
 _EXPLAIN = {"name": "explain", "in": "query", "schema": {"type": "boolean"}, "description": "add Grad-CAM heatmaps"}
 _NOCACHE = {"name": "nocache", "in": "query", "schema": {"type": "boolean"},
             "description": "analyse again even when a recent result for the same content is cached"}
+_PROVENANCE = {"name": "provenance", "in": "query", "schema": {"type": "boolean"},
+               "description": "false: answer with the verdict alone (provenance null), without waiting for "
+                              "the provenance check"}
 _FILE = {"type": "string", "format": "binary", "minLength": 1}
 _JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
 
@@ -41,7 +44,8 @@ _JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": 
 def spec(settings: Settings | None = None) -> dict[str, Any]:
     server = settings.url if settings else "http://127.0.0.1:8765"
     url_body = {"type": "object", "properties": {"url": {"type": "string", "format": "uri"},
-                                                 "explain": {"type": "boolean"}, "nocache": {"type": "boolean"}},
+                                                 "explain": {"type": "boolean"}, "nocache": {"type": "boolean"},
+                                                 "provenance": {"type": "boolean"}},
                 "required": ["url"], "additionalProperties": False}
     verify_input = {
         "multipart/form-data": {"schema": {"type": "object", "properties": {"file": _FILE}, "required": ["file"],
@@ -50,7 +54,8 @@ def spec(settings: Settings | None = None) -> dict[str, Any]:
     }
     media_input = {
         "multipart/form-data": {"schema": {"type": "object", "properties": {
-            "file": _FILE, "explain": {"type": "boolean"}}, "required": ["file"], "additionalProperties": False}},
+            "file": _FILE, "explain": {"type": "boolean"}, "nocache": {"type": "boolean"},
+            "provenance": {"type": "boolean"}}, "required": ["file"], "additionalProperties": False}},
         "application/json": {"schema": {"oneOf": [
             url_body,
             {"type": "object", "properties": {
@@ -81,7 +86,7 @@ def spec(settings: Settings | None = None) -> dict[str, Any]:
                                       "type": "object", "properties": {"code": {"type": "string"}}, "required": ["code"]}}}},
                                   "responses": {"200": {"description": "the token"}, **_err(400, 401, 403, 429)}}},
             "/v1/analyze": {"post": {"summary": "analyse a file, a URL or captured frames",
-                                     "parameters": [_WAIT, _EXPLAIN, _NOCACHE],
+                                     "parameters": [_WAIT, _EXPLAIN, _NOCACHE, _PROVENANCE],
                                      "requestBody": {"required": True, "content": media_input},
                                      "responses": _job_responses(400, 401, 403, 413, 415, 422, 429, 502)}},
             "/v1/verify": {"post": {"summary": "provenance check of a file or URL", "parameters": [_WAIT],

@@ -66,22 +66,29 @@ class Detection:
         return (self.box[0] + self.box[2]) / 2.0, (self.box[1] + self.box[3]) / 2.0
 
 
+# Passes of MTCNN's output network (O-Net) that move a carried box onto the face in a new frame.
+REFINE_PASSES = 2
+
+
 class FaceDetector:
     """facenet-pytorch MTCNN (weights ship inside the package) on downscaled frames.
 
     Frames are shrunk so their longer side is at most ``detect_side`` before detection and boxes and
-    landmarks are mapped back, which keeps 4K input as cheap as 720p. Faces smaller than ``min_face``
-    pixels (original resolution) or below ``min_confidence`` are dropped. Thread-safe: one instance is
-    shared by all daemon jobs.
+    landmarks are mapped back, which keeps 4K input as cheap as 720p. MTCNN's pyramid starts where the
+    smallest face kept (``min_face`` pixels at the original resolution) fills its 12 px cell. Faces
+    smaller than ``min_face`` or below ``min_confidence`` are dropped. ``detect_sequence`` runs the full
+    search on key frames only and re-detects each known face in a small window around it on the frames
+    between. Thread-safe: one instance is shared by all daemon jobs.
     """
 
     def __init__(self, device: str = "cpu", detect_side: int = 640, min_face: int = 40,
-                 min_confidence: float = 0.90) -> None:
+                 min_confidence: float = 0.90, key_every: int = 4) -> None:
         from facenet_pytorch import MTCNN
 
         self.detect_side = detect_side
         self.min_face = min_face
         self.min_confidence = min_confidence
+        self.key_every = max(1, int(key_every))
         # MTCNN's own min size is in detection pixels; it is set per batch from min_face and the scale.
         self._mtcnn = MTCNN(keep_all=True, device=device, min_face_size=12, post_process=False)
         self._lock = threading.Lock()
@@ -103,6 +110,96 @@ class FaceDetector:
                     out.extend(self._detect_batch([f]))
         return out
 
+    def detect_sequence(self, frames: list[np.ndarray]) -> list[list[Detection]]:
+        """Faces in each frame of one video's sampled frames (RGB uint8, one size, in time order).
+
+        The whole frame is searched on key frames only (every ``key_every``-th, from the first). Between
+        two key frames, and after the last, each face is carried from frame to frame: its box is moved by
+        the motion between its positions on the two key frames (none when it is on only one of them, or
+        after the last key frame) and then put onto the face
+        by MTCNN's last stage, the output network, which from a 48 px view of the box gives the face's
+        confidence, corrected box and landmarks. The same confidence and size rules as a full search
+        decide whether the face is still there. A face on neither neighbouring key frame (one that comes
+        and goes within ``key_every`` sampled frames, or enters after the last key frame) is missed; the
+        tracker would drop so short a track anyway."""
+        n = len(frames)
+        if n <= 2 or self.key_every <= 1:
+            return self.detect(frames)
+        keys = list(range(0, n, self.key_every))
+        out: list[list[Detection]] = [[] for _ in range(n)]
+        for i, dets in zip(keys, self.detect([frames[i] for i in keys])):
+            out[i] = dets
+        for a, b in zip(keys, keys[1:] + [n]):            # after the last key frame: carried forward only
+            if b - a < 2:
+                continue
+            pairs, only_a, only_b = _pair(out[a], out[b] if b < n else [])
+            # forward from a: faces on both key frames move by their key-to-key motion, others stay put
+            carried = [(d, _step(d, e, b - a)) for d, e in pairs] + [(d, (0.0, 0.0)) for d in only_a]
+            for j in range(a + 1, b):
+                carried = self._carry(frames[j], carried)
+                out[j].extend(d for d, _ in carried)
+            # backward from b: faces that appeared after a
+            carried = [(e, (0.0, 0.0)) for e in only_b]
+            for j in range(b - 1, a, -1):
+                carried = self._carry(frames[j], carried)
+                out[j].extend(d for d, _ in carried)
+            for j in range(a + 1, b):
+                out[j] = _distinct(out[j])
+        return out
+
+    def _carry(self, frame: np.ndarray, carried):
+        """Each ``(detection, (dx, dy))`` moved by its step and refined on ``frame``; faces no longer
+        found are dropped."""
+        if not carried:
+            return []
+        boxes = [tuple(v + (dx, dy)[k % 2] for k, v in enumerate(d.box)) for d, (dx, dy) in carried]
+        found = self.refine(frame, boxes)
+        return [(d, step) for d, (_, step) in zip(found, carried) if d is not None]
+
+    def refine(self, frame: np.ndarray, boxes) -> list[Detection | None]:
+        """Each approximate face box ``(x1, y1, x2, y2)`` on ``frame`` put onto the face by MTCNN's output
+        network (``REFINE_PASSES`` times), or None where no face passes the confidence and size rules."""
+        import torch
+
+        boxes = [np.asarray(b, np.float32) for b in boxes]
+        if not boxes:
+            return []
+        result: list[Detection | None] = [None] * len(boxes)
+        for _ in range(REFINE_PASSES):
+            squares = [_square(b) for b in boxes]
+            views = np.stack([_view(frame, sq, 48) for sq in squares]).astype(np.float32)
+            x = torch.from_numpy(views).permute(0, 3, 1, 2).sub_(127.5).mul_(0.0078125)
+            with self._lock, torch.inference_mode():
+                reg, marks, prob = (t.float().numpy() for t in self._mtcnn.onet(x))
+            new = []
+            for k, sq in enumerate(squares):
+                side = sq[2] - sq[0] + 1.0
+                box = sq + reg[k] * side
+                lm = np.stack([sq[0] - 1 + side * marks[k, :5], sq[1] - 1 + side * marks[k, 5:]], axis=1)
+                new.append(box)
+                ok = prob[k, 1] >= self.min_confidence and min(box[2] - box[0], box[3] - box[1]) >= self.min_face
+                result[k] = Detection(tuple(float(v) for v in box), float(prob[k, 1]), lm.astype(np.float32)) if ok else None
+            boxes = new
+        return result
+
+    def _keep(self, boxes, probs, lms, scale_up: float, offset=(0, 0)) -> list[Detection]:
+        """MTCNN's output for one image mapped to frame coordinates (``* scale_up + offset``), with the
+        confidence and minimum-size rules applied."""
+        dets: list[Detection] = []
+        if boxes is None:
+            return dets
+        ox, oy = offset
+        for box, conf, mark in zip(boxes, probs, lms):
+            if conf is None or conf < self.min_confidence:
+                continue
+            x1, y1, x2, y2 = (float(v) * scale_up for v in box)
+            x1, x2, y1, y2 = x1 + ox, x2 + ox, y1 + oy, y2 + oy
+            if min(x2 - x1, y2 - y1) < self.min_face:
+                continue
+            marks = np.asarray(mark, np.float32) * scale_up + np.array([ox, oy], np.float32)
+            dets.append(Detection((x1, y1, x2, y2), float(conf), marks))
+        return dets
+
     def _detect_batch(self, frames: list[np.ndarray]) -> list[list[Detection]]:
         scale = self._scale(frames[0].shape)
         if scale < 1.0:
@@ -120,19 +217,58 @@ class FaceDetector:
             # MTCNN's 12 px cell, with a fifth of margin: no level is spent on faces that would be dropped.
             self._mtcnn.min_face_size = max(12, int(0.8 * self.min_face * scale))
             boxes, probs, lms = self._mtcnn.detect(arr, landmarks=True)
-        result: list[list[Detection]] = []
-        for b, p, lm in zip(boxes, probs, lms):
-            dets: list[Detection] = []
-            if b is not None:
-                for box, conf, mark in zip(b, p, lm):
-                    if conf is None or conf < self.min_confidence:
-                        continue
-                    x1, y1, x2, y2 = (float(v) / scale for v in box)
-                    if min(x2 - x1, y2 - y1) < self.min_face:
-                        continue
-                    dets.append(Detection((x1, y1, x2, y2), float(conf), np.asarray(mark, np.float32) / scale))
-            result.append(dets)
-        return result
+        return [self._keep(b, p, lm, 1.0 / scale) for b, p, lm in zip(boxes, probs, lms)]
+
+
+def _square(box) -> np.ndarray:
+    """The square with the box's centre and longer side (as MTCNN squares its candidates)."""
+    x1, y1, x2, y2 = (float(v) for v in box)
+    side = max(x2 - x1, y2 - y1)
+    cx, cy = (x1 + x2) / 2.0, (y1 + y2) / 2.0
+    return np.array([cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2], np.float32)
+
+
+def _view(frame: np.ndarray, sq, size: int) -> np.ndarray:
+    """``frame`` inside the square ``sq`` resized to ``size`` px; outside the frame is black."""
+    x1, y1 = int(np.floor(sq[0])), int(np.floor(sq[1]))
+    s = max(2, int(round(sq[2] - sq[0] + 1)))
+    h, w = frame.shape[:2]
+    region = frame[max(0, y1):max(0, min(h, y1 + s)), max(0, x1):max(0, min(w, x1 + s))]
+    if region.size == 0:
+        return np.zeros((size, size, 3), np.uint8)
+    pad = (max(0, -y1), max(0, y1 + s - h), max(0, -x1), max(0, x1 + s - w))
+    if any(pad):
+        region = cv2.copyMakeBorder(region, *pad, cv2.BORDER_CONSTANT, value=0)
+    return cv2.resize(region, (size, size), interpolation=cv2.INTER_AREA if s > size else cv2.INTER_LINEAR)
+
+
+def _pair(a: list[Detection], b: list[Detection]):
+    """Faces of two key frames matched as the tracker matches them: (pairs, only in a, only in b)."""
+    if not a or not b:
+        return [], list(a), list(b)
+    from scipy.optimize import linear_sum_assignment
+
+    cost = np.array([[_match_cost(Track(0, detections=[d]), e) for e in b] for d in a])
+    rows, cols = linear_sum_assignment(cost)
+    pairs = [(a[r], b[c]) for r, c in zip(rows, cols) if cost[r, c] <= 1.0]
+    in_a = {id(d) for d, _ in pairs}
+    in_b = {id(e) for _, e in pairs}
+    return pairs, [d for d in a if id(d) not in in_a], [e for e in b if id(e) not in in_b]
+
+
+def _step(d: Detection, e: Detection, frames: int) -> tuple[float, float]:
+    """Per-frame motion of a face's centre from ``d`` to ``e`` over ``frames`` sampled frames."""
+    (x0, y0), (x1, y1) = d.center, e.center
+    return (x1 - x0) / frames, (y1 - y0) / frames
+
+
+def _distinct(dets: list[Detection], iou: float = 0.5) -> list[Detection]:
+    """``dets`` without the ones overlapping a more confident one by ``iou`` or more."""
+    kept: list[Detection] = []
+    for d in sorted(dets, key=lambda d: -d.confidence):
+        if all(box_iou(d.box, k.box) < iou for k in kept):
+            kept.append(d)
+    return kept
 
 
 # --------------------------------------------------------------------------------------------------

@@ -38,14 +38,13 @@ def resolve_device(name: str = "auto") -> str:
 
 
 def set_torch_threads(n: int = 0) -> int:
-    """Use ``n`` CPU threads for torch (0: half the cores, at least 1). On a busy CPU (a browser beside the
-    daemon), torch's default of one thread per core spins at its barriers; measured here on 2 shared cores,
-    MTCNN ran 5x faster with 1 thread than with 2 (bench/detection_fps.py --threads)."""
-    import os
-
+    """Use ``n`` CPU threads for torch (0: as many as there are idle cores, see
+    :mod:`deepsentry.detector.threads`); returns the count set."""
     import torch
 
-    n = n or max(1, (os.cpu_count() or 2) // 2)
+    from deepsentry.detector.threads import ThreadChooser
+
+    n = ThreadChooser(n).choose()
     torch.set_num_threads(n)
     return n
 
@@ -75,7 +74,10 @@ class Analyzer:
     def __init__(self, settings: Settings, *, scorer: Any = "auto", face_detector: FaceDetector | None = None) -> None:
         self.settings = settings
         self.device = resolve_device(settings.device)
-        self.threads = set_torch_threads(settings.torch_threads)
+        from deepsentry.detector.threads import ThreadChooser
+
+        self._threads = ThreadChooser(settings.torch_threads)
+        self._use_threads()
         self.faces = face_detector or FaceDetector(device=self.device)
         self.scorer = _load_default_scorer(settings.detector_weights, self.device) if scorer == "auto" else scorer
         self._score_lock = threading.Lock()
@@ -150,6 +152,15 @@ class Analyzer:
                              progress or _noop, explain, {"decode_s": 0.0}, t0)
 
     # ---------------------------------------------------------------- core
+    def _use_threads(self) -> None:
+        """Torch threads for this analysis: the idle cores now (or the fixed ``torch_threads``)."""
+        import torch
+
+        n = self._threads.choose()
+        if n != torch.get_num_threads():
+            torch.set_num_threads(n)
+        self.threads = n
+
     def _expected_frames(self, info) -> int:
         if info.kind != "video" or not info.duration:
             return 1
@@ -159,11 +170,10 @@ class Analyzer:
     def _analyze(self, frames: list[np.ndarray], times: list[float], media: dict[str, Any],
                  progress: ProgressFn, explain: bool, timings: dict[str, float], t0: float) -> dict[str, Any]:
         t1 = time.perf_counter()
-        per_frame = []
-        step = 8
-        for i in range(0, len(frames), step):
-            per_frame.extend(self.faces.detect(frames[i:i + step]))
-            progress(0.30 + 0.45 * min(1.0, (i + step) / max(1, len(frames))), "finding faces")
+        self._use_threads()
+        progress(0.30, "finding faces")
+        per_frame = self.faces.detect_sequence(frames)
+        progress(0.75, "finding faces")
         tracks = link_tracks(per_frame, times)
         # With several frames, a face seen once is most often a false detection: keep tracks seen in
         # at least two sampled frames (or in the only frame there is).

@@ -127,6 +127,20 @@ def test_results_are_cached_by_hash_and_url(daemon, media, site):
     assert r2.json()["stage"] == "cached"
 
 
+def test_verdict_alone_without_provenance_is_cached_apart(daemon, media, tmp_path):
+    image = tmp_path / "own.jpg"                          # content no other test has had analysed
+    cv2.imwrite(str(image), cv2.imread(str(media["image"])), [cv2.IMWRITE_JPEG_QUALITY, 83])
+    quick = upload(daemon, image, provenance="false").json()
+    assert quick["result"]["provenance"] is None and len(quick["result"]["faces"]) == 1
+    full = upload(daemon, image).json()
+    assert full["stage"] != "cached"                      # the verdict alone does not stand in for it
+    assert full["result"]["provenance"]["verdict"] == "unknown"
+    assert full["result"]["verdict"] == quick["result"]["verdict"]
+    again = daemon.post("/v1/analyze?wait=1&provenance=0", json={"url": "http://127.0.0.1:9/x.jpg",
+                                                                  "provenance": "no"})
+    assert again.status_code == 400 and err(again) == "bad_request"
+
+
 def test_page_url_with_video_tag_is_fetched(daemon, media, site):
     (site["dir"] / "clip.mp4").write_bytes(media["clip"].read_bytes())
     (site["dir"] / "page.html").write_text('<html><body><h1>clip</h1><video src="/clip.mp4" controls></video></body></html>')

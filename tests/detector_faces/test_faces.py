@@ -82,3 +82,83 @@ def test_crop_face_is_square_centred_and_padded():
     assert crop[20, 20].tolist() == [255, 255, 255] and crop[2, 2].tolist() == [0, 0, 0]
     edge = crop_face(frame, (185, 0, 200, 15), margin=0.5, size=32)   # runs past the frame's corner
     assert edge.shape == (32, 32, 3)
+
+
+# --------------------------------------------------------------------------------------------------
+# key frames and carried boxes (FaceDetector.detect_sequence)
+
+def _counting(detector: FaceDetector) -> list[int]:
+    """Wrap ``detector._detect_batch`` so the returned list collects how many frames were searched whole."""
+    searched: list[int] = []
+    whole = detector._detect_batch
+
+    def counted(frames):
+        searched.append(len(frames))
+        return whole(frames)
+
+    detector._detect_batch = counted
+    return searched
+
+
+def _moving_faces(n: int, size=(1280, 720), scale: float = 0.5, starts=((100, 300),), step=(9, 2),
+                  visible=None):
+    """``n`` frames of astronaut faces moving by ``step`` px per frame; ``visible[k]`` (default: all) is
+    the range of frames in which face k is on the scene. Returns frames and per-frame true boxes."""
+    bg = scene(*size, seed=5)
+    frames, truth = [], []
+    for i in range(n):
+        f = bg.copy()
+        boxes = []
+        for k, (x, y) in enumerate(starts):
+            if visible is None or i in visible[k]:
+                boxes.append(astronaut_face_on(f, x + step[0] * i, y + step[1] * i, scale))
+        frames.append(f)
+        truth.append(boxes)
+    return frames, truth
+
+
+def _assert_same_faces(seq, full, truth):
+    for i, (s, f, t) in enumerate(zip(seq, full, truth)):
+        assert len(s) == len(f) == len(t), f"frame {i}: {len(s)} carried, {len(f)} searched, {len(t)} true"
+        for box in t:
+            best = max(iou(xywh(d), box) for d in s)
+            assert best >= 0.5, f"frame {i}: carried box IoU {best:.2f} with the true face"
+        for d in s:                                       # and each lands where the full search puts it
+            assert max(iou(xywh(d), xywh(g)) for g in f) >= 0.6
+
+
+@pytest.mark.parametrize("scale", [0.5, 0.62])           # faces 46-57 px wide on a 1280x720 frame
+def test_small_face_found_on_every_frame_with_a_quarter_of_the_searches(scale):
+    det = FaceDetector(device="cpu")
+    frames, truth = _moving_faces(12, scale=scale)
+    full = [det.detect([f])[0] for f in frames]
+    searched = _counting(det)
+    seq = det.detect_sequence(frames)
+    assert sum(searched) == 3                             # frames 0, 4 and 8 of 12
+    _assert_same_faces(seq, full, truth)
+    assert min(min(d.width, d.height) for fr in seq for d in fr) < 60
+
+
+def test_two_face_clip_keeps_both_faces_apart(tmp_path):
+    from deepsentry.media import open as open_media
+    from tests.mediautil import face_clip
+
+    path, truth = face_clip(tmp_path / "two.mp4", seconds=4.0, fps=10, size=(960, 360), faces=2)
+    sampled = list(open_media(path).sample(fps=2.5))
+    frames = [fr.image for fr in sampled]
+    det = FaceDetector(device="cpu")
+    full = [det.detect([f])[0] for f in frames]
+    seq = det.detect_sequence(frames)
+    _assert_same_faces(seq, full, [truth[fr.index] for fr in sampled])
+    tracks = link_tracks(seq, [fr.t for fr in sampled])
+    assert len(tracks) == 2 and all(len(t) == len(frames) for t in tracks)
+
+
+def test_faces_coming_and_going_between_key_frames():
+    det = FaceDetector(device="cpu")
+    # face 0 leaves after frame 5; face 1 enters at frame 2; key frames are 0, 4 and 8
+    frames, truth = _moving_faces(10, starts=((100, 300), (800, 200)), step=(4, 0),
+                                  visible=[range(0, 6), range(2, 10)])
+    seq = det.detect_sequence(frames)
+    full = [det.detect([f])[0] for f in frames]
+    _assert_same_faces(seq, full, truth)

@@ -12,14 +12,15 @@ from typing import Any, Callable
 from aiohttp import web
 
 from deepsentry.daemon import appkeys
+from deepsentry.daemon.analysis import analyze_with_provenance
 from deepsentry.daemon.body import flag, only_keys, parse_frames, query_flags, read_body, uploads_dir
 from deepsentry.daemon.routes.jobs import respond, submit
 from deepsentry.errors import BadRequest
 from deepsentry.settings import Settings
 
 
-def cache_key(kind: str, ident: str, explain: bool) -> str:
-    return f"{kind}:{ident}:{'x' if explain else ''}"
+def cache_key(kind: str, ident: str, explain: bool, provenance: bool = True) -> str:
+    return f"{kind}:{ident}:{'x' if explain else ''}{'' if provenance else ':np'}"
 
 
 async def check_url(settings: Settings, url: Any) -> str:
@@ -50,21 +51,24 @@ async def analyze(request: web.Request) -> web.Response:
     jobs = app[appkeys.JOBS]
     analyzer = app[appkeys.ANALYZER]
     ledger = app[appkeys.LEDGER]
-    query = query_flags(request)
+    query = query_flags(request, ("wait", "explain", "nocache", "provenance"))
     files, body = await read_body(request, settings)
     try:
         if request.content_type.startswith("multipart/"):
-            files.only(body, ("file",), ("explain", "nocache"))
+            files.only(body, ("file",), ("explain", "nocache", "provenance"))
         elif "frames" in body:
             only_keys(body, ("frames", "page_url", "media_url", "explain", "nocache"))
         else:
-            only_keys(body, ("url", "explain", "nocache"))
+            only_keys(body, ("url", "explain", "nocache", "provenance"))
         json_body = not request.content_type.startswith("multipart/")
-        for name in ("explain", "nocache"):
+        for name in ("explain", "nocache", "provenance"):
             if json_body and name in body and not isinstance(body[name], bool):
                 raise BadRequest(f"'{name}' must be true or false", code="bad_request")
         explain = flag(body.get("explain", query.get("explain", False)), "explain")
         nocache = flag(body.get("nocache", query.get("nocache", False)), "nocache")
+        # provenance=false: the verdict alone, without waiting for the provenance check (its watermark
+        # read takes longer than the detector on a CPU); "provenance" is then null, as for frames
+        with_provenance = flag(body.get("provenance", query.get("provenance", True)), "provenance")
     except BaseException:
         files.remove_all()
         raise
@@ -76,15 +80,14 @@ async def analyze(request: web.Request) -> web.Response:
             return await respond(request, jobs.finished("analyze", cached))
         return await respond(request, make_job())
 
+    provenance = ledger.provenance_of if with_provenance else None
     if files:
         upload = files.main()
 
         def run_file(progress):
-            result = analyzer.analyze_file(upload.path, progress=progress, explain=explain)
-            result["provenance"] = ledger.provenance_of(upload.path)
-            return result
+            return analyze_with_provenance(analyzer, upload.path, provenance, progress=progress, explain=explain)
 
-        key = cache_key("sha", upload.sha256, explain)
+        key = cache_key("sha", upload.sha256, explain, with_provenance)
         return await cached_or(key, lambda: submit(request, "analyze", run_file, [key], cleanup=upload.remove),
                                cleanup=upload.remove)
 
@@ -114,18 +117,18 @@ async def analyze(request: web.Request) -> web.Response:
             def run_url(progress):
                 progress(0.01, "fetching")
                 fetched = fetch(settings, url, workdir)
-                sha_key = cache_key("sha", _sha256(fetched.path), explain)
+                sha_key = cache_key("sha", _sha256(fetched.path), explain, with_provenance)
                 cached = jobs.results.get_fresh(sha_key)
                 if cached is not None and not nocache:
                     return {**cached, "media": {**cached["media"], "source_url": url}}
-                result = analyzer.analyze_file(fetched.path, progress=progress, explain=explain, source_url=url)
-                result["provenance"] = ledger.provenance_of(fetched.path)
+                result = analyze_with_provenance(analyzer, fetched.path, provenance, progress=progress,
+                                                 explain=explain, source_url=url)
                 jobs.results.put(sha_key, result)
                 return result
 
             return submit(request, "analyze", run_url, [key], cleanup=cleanup)
 
-        key = cache_key("url", url, explain)
+        key = cache_key("url", url, explain, with_provenance)
         return await cached_or(key, make_url_job)
     raise BadRequest("send a file (multipart field 'file'), {\"url\": ...} or {\"frames\": [...]}",
                      code="bad_request")

@@ -1,0 +1,89 @@
+"""Leave-one-family-out evaluation: train once per fake family without it, score every family.
+
+    .venv/bin/python bench/leave_one_out.py [--minutes 25] [--family KEY ...] [--runs runs/lofo]
+
+For each family (a substring of the crop indexes' ``family`` column) it runs ``deepsentry train`` with
+``--leave-out KEY`` and a time budget, the same recipe as the shipped lite0_lstm weights, then reads the
+run's ``metrics.json``: the AUC of each fake family's validation crops against all validation reals. The
+held-out family's AUC is the number that predicts what a user meets; the other families' AUC in the same
+run is the in-training reference at the same budget. A finished family (its ``metrics.json`` exists) is
+not trained again, so an interrupted bench resumes where it stopped. Runs share one crop and landmark
+cache (linked from ``--cache``, made by the first run if absent). Prints one table at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = [ROOT.parent / "shared" / "datasets" / "faces", ROOT.parent / "shared" / "datasets" / "faces_more"]
+
+# key given to --leave-out (matches the fakes' family column only, never a real's), the source whose
+# val AUC is that family's, and the row label
+FAMILIES = {
+    "faceswap": ("dfdc", "faceswap (DFDC)"),
+    "attribute edit": ("stargan_celeba", "StarGAN edits"),
+    "Stable Diffusion 2.1": ("sdfd", "Stable Diffusion 2.1"),
+    "SFHQ-T2I": ("sfhq_t2i", "SFHQ-T2I (Flux/SDXL/DALL-E 3)"),
+}
+SLUG = {k: k.lower().replace(" ", "_").replace(".", "") for k in FAMILIES}
+
+
+def train(key: str, run: Path, cache: Path, minutes: float, threads: int) -> None:
+    run.mkdir(parents=True, exist_ok=True)
+    for name in ("crops160.npy", "crops160.json", "landmarks.npz"):
+        src, dst = cache / name, run / name
+        if src.is_file() and not dst.exists():
+            os.symlink(src.resolve(), dst)
+    cmd = [str(ROOT / ".venv" / "bin" / "deepsentry"), "train", "--data", *map(str, DATA),
+           "--arch", "lite0_lstm", "--pretrained", "--out", str(run / "model.pt"), "--epochs", "8",
+           "--batch-size", "32", "--lr", "1e-3", "--trunk-lr-scale", "0.3", "--threads", str(threads),
+           "--workers", "1", "--degrade-strength", "1.3", "--p-clean", "0.15", "--ema", "0.998",
+           "--time-budget", str(minutes), "--no-progress", "--leave-out", key]
+    print(f"[{time.strftime('%H:%M:%S')}] training without {key!r} for {minutes} min -> {run}", flush=True)
+    with open(run / "train.log", "a") as log:
+        subprocess.run(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, check=True)
+
+
+def table(results: dict[str, dict]) -> list[str]:
+    cols = [FAMILIES[k][1] for k in FAMILIES]
+    out = ["| held out | " + " | ".join(cols) + " | all |", "|---" * (len(cols) + 2) + "|"]
+    for key, frame in results.items():
+        cells = []
+        for k, (source, _) in FAMILIES.items():
+            a = frame.get(source, {}).get("auc")
+            txt = "–" if a is None else f"{a:.3f}"
+            cells.append(f"**{txt}**" if k == key else txt)
+        out.append(f"| {FAMILIES[key][1]} | " + " | ".join(cells) + f" | {frame['all']['auc']:.3f} |")
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--minutes", type=float, default=25.0, help="training budget per held-out family")
+    ap.add_argument("--family", nargs="*", default=list(FAMILIES), choices=list(FAMILIES))
+    ap.add_argument("--runs", type=Path, default=ROOT / "runs" / "lofo")
+    ap.add_argument("--cache", type=Path, default=ROOT / "runs" / "v10", help="folder with crops160.npy etc.")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+
+    results = {}
+    for key in args.family:
+        run = args.runs / SLUG[key]
+        if not (run / "metrics.json").is_file():
+            train(key, run, args.cache, args.minutes, args.threads)
+        results[key] = json.loads((run / "metrics.json").read_text())["frame"]
+        print("\n".join(table({key: results[key]})), flush=True)
+    print("\nAUC of each family's val fakes against all val reals; bold: the family left out of training")
+    print("\n".join(table(results)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
