@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "deepsentry.ledger.cli",       # ledger node/…, keys
     "deepsentry.provenance.cli",   # seal, verify
     "deepsentry.generator.cli",    # consent, generate
+    "deepsentry.scan.cli",         # scan
 )
 
 

@@ -33,13 +33,15 @@ if [[ ! -x .venv/bin/python ]]; then
   "$PY" -m venv .venv
 fi
 VPIP=(.venv/bin/python -m pip -q --disable-pip-version-check)
-stamp=.venv/.deepsentry-setup
+stamp=.venv/.deepsentry-setup-$want_test     # the test setup installs more: its own stamp
 if [[ ! -f $stamp || pyproject.toml -nt $stamp || scripts/setup.sh -nt $stamp ]]; then
   log "installing python packages (torch from this machine's disk)"
   "${VPIP[@]}" install torch==2.14.1 torchvision==0.29.1
   # These two pin an old torch / declare opencv-python; install without their declared deps.
   "${VPIP[@]}" install --no-deps facenet-pytorch==2.5.3 invisible-watermark==0.2.0
-  "${VPIP[@]}" install -e '.[test]'
+  # the tests also need pytest and the 'scale' extra (Ray, pyarrow) for `deepsentry scan`
+  if (( want_test )); then extras='.[test,scale]'; else extras='.'; fi
+  "${VPIP[@]}" install -e "$extras"
   touch "$stamp"
 fi
 

@@ -215,7 +215,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                 from deepsentry.errors import NotFound
 
                 raise NotFound(f"no such file: {target}", code="no_file")
-        from deepsentry.daemon.analysis import analyze_with_provenance, provenance_block
+        from deepsentry.analysis import analyze_with_provenance, provenance_block
 
         analyzer = Analyzer(settings)
         bar, update = _progress_bar()

@@ -67,7 +67,7 @@ class LedgerService:
 
     def provenance_of(self, path: Path) -> dict:
         """The provenance block for an analysed file, with the ledger once it answers."""
-        from deepsentry.daemon.analysis import provenance_block
+        from deepsentry.analysis import provenance_block
 
         settings = self.settings if self.client is not None else self.settings.replace(ledger_enabled=False)
         return provenance_block(path, settings, client=self.client, source=None)

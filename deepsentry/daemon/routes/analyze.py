@@ -12,7 +12,7 @@ from typing import Any, Callable
 from aiohttp import web
 
 from deepsentry.daemon import appkeys
-from deepsentry.daemon.analysis import analyze_with_provenance
+from deepsentry.analysis import analyze_with_provenance
 from deepsentry.daemon.body import flag, only_keys, parse_frames, query_flags, read_body, uploads_dir
 from deepsentry.daemon.routes.jobs import respond, submit
 from deepsentry.errors import BadRequest
