@@ -84,6 +84,7 @@ class Settings:
     device: str = "auto"                         # "auto", "cpu", "cuda", "cuda:1"
     workers: int = 1                             # analysis jobs run at once
     torch_threads: int = 0                       # CPU threads for torch; 0: the idle cores, per analysis
+    face_key_every: int = 4                      # whole-frame face search on every Nth sampled frame (1: all)
     queue_size: int = 16                         # jobs waiting before 429
     allowed_origins: tuple[str, ...] = DEFAULT_EXTENSION_ORIGINS
     url_allowlist: tuple[str, ...] = ()          # "host" or "host:port" exempt from the private-address check
@@ -123,6 +124,7 @@ _ENV = {
     "device": ("DEEPSENTRY_DEVICE", str),
     "workers": ("DEEPSENTRY_WORKERS", int),
     "torch_threads": ("DEEPSENTRY_TORCH_THREADS", int),
+    "face_key_every": ("DEEPSENTRY_FACE_KEY_EVERY", int),
     "queue_size": ("DEEPSENTRY_QUEUE_SIZE", int),
     "ledger_rpc_url": ("DEEPSENTRY_LEDGER_RPC", str),
     "ledger_chain_id": ("DEEPSENTRY_LEDGER_CHAIN_ID", int),

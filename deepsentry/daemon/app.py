@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from pathlib import Path
 from typing import Any, Callable
 
 from aiohttp import web
@@ -81,6 +82,36 @@ def create_app(settings: Settings, *, analyzer: Any = None) -> web.Application:
     return app
 
 
+def _runtime_path(settings: Settings) -> Path:
+    return settings.data_dir / "daemon.json"
+
+
+def _write_runtime(settings: Settings, url: str) -> None:
+    """Where the running daemon listens (its port may differ from the settings' with ``--port``), for
+    ``deepsentry pair``; removed when it stops."""
+    import json
+    import os
+
+    path = _runtime_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"url": url, "pid": os.getpid()}))
+    tmp.replace(path)
+
+
+def running_url(settings: Settings) -> str | None:
+    """The URL of the daemon running with these settings' data folder, or None when none runs."""
+    import json
+    import os
+
+    try:
+        info = json.loads(_runtime_path(settings).read_text())
+        os.kill(int(info["pid"]), 0)
+        return str(info["url"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def run(settings: Settings, *, print_fn: Callable[[str], None] = print) -> None:
     """Serve until SIGINT or SIGTERM, printing the URL and pairing token once listening."""
     if settings.host not in ("127.0.0.1", "localhost", "::1"):
@@ -101,10 +132,12 @@ async def _serve(settings: Settings, print_fn: Callable[[str], None]) -> None:
         await site.start()
         port = runner.addresses[0][1] if runner.addresses else settings.port
         token = app[appkeys.TOKEN]
+        _write_runtime(settings, settings.replace(port=port).url)
         print_fn(f"deepsentry daemon listening on {settings.replace(port=port).url}")
         print_fn(f"pairing token: {token}")
         print_fn(f"pairing code:  {pairing_code(token)}  (enter it in the extension's options, or paste the token)")
         await stop.wait()
         print_fn("deepsentry daemon stopping")
     finally:
+        _runtime_path(settings).unlink(missing_ok=True)
         await runner.cleanup()        # jobs, temp files, then the ledger node (which saves its chain)

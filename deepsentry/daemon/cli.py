@@ -68,16 +68,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_pair(args: argparse.Namespace) -> int:
     from deepsentry.daemon.auth import load_or_create_token, pairing_code
 
+    from deepsentry.daemon.app import running_url
+
     settings = _settings(args)
     token = load_or_create_token(settings.token_path)
-    out = {"url": settings.url, "token": token, "code": pairing_code(token)}
+    live = running_url(settings)
+    out = {"url": live or settings.url, "token": token, "code": pairing_code(token)}
     if args.json:
         print(json.dumps(out))
     else:
-        print(f"daemon URL:    {out['url']}")
+        print(f"daemon URL:    {out['url']}" + ("" if live else "  (not running: start it with `deepsentry serve`)"))
         print(f"pairing token: {out['token']}")
         print(f"pairing code:  {out['code']}")
-        print("Paste the token (or enter the code) in the deepsentry extension's options page.")
+        print("Enter the code (or paste the token) in the deepsentry extension's options page.")
     return 0
 
 

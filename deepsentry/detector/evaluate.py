@@ -118,8 +118,12 @@ def evaluate_folder(folder: Path, scorer, settings=None, analyzer=None) -> dict:
         if v.get("fake_prob") is None:
             no_face.append({"path": rel, "label": "fake" if label else "real", "kind": kind})
             continue
+        # the alternative to the LSTM: each track's mean frame probability, the media's most suspicious track
+        means = [float(np.mean([f["p"] for f in face["frame_probs"]])) for face in result["faces"]
+                 if face.get("frame_probs")]
         items.append({"path": rel, "label": "fake" if label else "real", "kind": kind,
-                      "score": float(v["fake_prob"]), "verdict": v["label"], "faces": len(result["faces"])})
+                      "score": float(v["fake_prob"]), "verdict": v["label"], "faces": len(result["faces"]),
+                      "mean_of_frames": max(means) if means else float(v["fake_prob"])})
         for face in result["faces"]:
             for f in face.get("frame_probs", []):
                 fy.append(label)
@@ -131,6 +135,7 @@ def evaluate_folder(folder: Path, scorer, settings=None, analyzer=None) -> dict:
     n_all = len(items) + len(no_face) + len(failed)
     res["accuracy_incl_no_face"] = (res["tp"] + res["tn"]) / n_all if n_all else None
     res["frame_level"] = summary(np.array(fy), np.array(fp), thr)
+    res["mean_of_frames"] = summary(y, np.array([it["mean_of_frames"] for it in items]), thr)
     res["per_kind"] = {k: summary(y[m], p[m], thr) for k in ("image", "video")
                        if (m := np.array([it["kind"] == k for it in items], bool)).any()}
     res["no_face"] = {"count": len(no_face), "items": no_face}
@@ -177,6 +182,8 @@ def format_report(res: dict) -> str:
     for s, m in res.get("per_source", {}).items():
         out.append(line(s, m) + (f"  (reals vs all fakes AUC {m['auc_vs_all_fakes']:.4f})"
                                  if m.get("auc_vs_all_fakes") is not None and m.get("auc") is None else ""))
+    if "mean_of_frames" in res:
+        out.append(line("mean of frames", res["mean_of_frames"]) + "  (each track's mean frame score, not the LSTM)")
     if "frame_level" in res:
         out.append("frame-level:")
         out.append(line("all frames", res["frame_level"]))

@@ -119,9 +119,11 @@ class FaceDetector:
         after the last key frame) and then put onto the face
         by MTCNN's last stage, the output network, which from a 48 px view of the box gives the face's
         confidence, corrected box and landmarks. The same confidence and size rules as a full search
-        decide whether the face is still there. A face on neither neighbouring key frame (one that comes
-        and goes within ``key_every`` sampled frames, or enters after the last key frame) is missed; the
-        tracker would drop so short a track anyway."""
+        decide whether the face is still there. A frame where a carried face is lost, and the frames
+        between two key frames without faces, are searched whole; so a face that leaves, or that MTCNN
+        misses on a key frame, is answered as the whole search answers, and face-free media cost what
+        the whole search costs. A face that comes and goes between two key frames showing other faces,
+        without any of those being lost, is missed."""
         n = len(frames)
         if n <= 2 or self.key_every <= 1:
             return self.detect(frames)
@@ -129,22 +131,35 @@ class FaceDetector:
         out: list[list[Detection]] = [[] for _ in range(n)]
         for i, dets in zip(keys, self.detect([frames[i] for i in keys])):
             out[i] = dets
+        whole: list[int] = []
         for a, b in zip(keys, keys[1:] + [n]):            # after the last key frame: carried forward only
             if b - a < 2:
+                continue
+            if not out[a] and (b == n or not out[b]):
+                whole.extend(range(a + 1, b))             # nothing to carry: search these frames whole
                 continue
             pairs, only_a, only_b = _pair(out[a], out[b] if b < n else [])
             # forward from a: faces on both key frames move by their key-to-key motion, others stay put
             carried = [(d, _step(d, e, b - a)) for d, e in pairs] + [(d, (0.0, 0.0)) for d in only_a]
             for j in range(a + 1, b):
-                carried = self._carry(frames[j], carried)
+                kept = self._carry(frames[j], carried)
+                if len(kept) < len(carried):
+                    whole.append(j)                       # a face was lost here: search this frame whole
+                carried = kept
                 out[j].extend(d for d, _ in carried)
             # backward from b: faces that appeared after a
             carried = [(e, (0.0, 0.0)) for e in only_b]
             for j in range(b - 1, a, -1):
-                carried = self._carry(frames[j], carried)
+                kept = self._carry(frames[j], carried)
+                if len(kept) < len(carried):
+                    whole.append(j)
+                carried = kept
                 out[j].extend(d for d, _ in carried)
             for j in range(a + 1, b):
                 out[j] = _distinct(out[j])
+        whole = sorted(set(whole))
+        for j, dets in zip(whole, self.detect([frames[j] for j in whole]) if whole else []):
+            out[j] = dets
         return out
 
     def _carry(self, frame: np.ndarray, carried):
@@ -158,7 +173,8 @@ class FaceDetector:
 
     def refine(self, frame: np.ndarray, boxes) -> list[Detection | None]:
         """Each approximate face box ``(x1, y1, x2, y2)`` on ``frame`` put onto the face by MTCNN's output
-        network (``REFINE_PASSES`` times), or None where no face passes the confidence and size rules."""
+        network (``REFINE_PASSES`` times, each from the last one's box; the most confident pass is kept),
+        or None where no pass passes the confidence and size rules."""
         import torch
 
         boxes = [np.asarray(b, np.float32) for b in boxes]
@@ -178,7 +194,8 @@ class FaceDetector:
                 lm = np.stack([sq[0] - 1 + side * marks[k, :5], sq[1] - 1 + side * marks[k, 5:]], axis=1)
                 new.append(box)
                 ok = prob[k, 1] >= self.min_confidence and min(box[2] - box[0], box[3] - box[1]) >= self.min_face
-                result[k] = Detection(tuple(float(v) for v in box), float(prob[k, 1]), lm.astype(np.float32)) if ok else None
+                if ok and (result[k] is None or prob[k, 1] > result[k].confidence):
+                    result[k] = Detection(tuple(float(v) for v in box), float(prob[k, 1]), lm.astype(np.float32))
             boxes = new
         return result
 

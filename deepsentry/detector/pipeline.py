@@ -78,7 +78,7 @@ class Analyzer:
 
         self._threads = ThreadChooser(settings.torch_threads)
         self._use_threads()
-        self.faces = face_detector or FaceDetector(device=self.device)
+        self.faces = face_detector or FaceDetector(device=self.device, key_every=settings.face_key_every)
         self.scorer = _load_default_scorer(settings.detector_weights, self.device) if scorer == "auto" else scorer
         self._score_lock = threading.Lock()
 

@@ -93,6 +93,9 @@ def generate(mode: str, *, consent: Path | str | None, source: Path | str, targe
     progress(0.0, "checking consent")
     check = check_consent(mode, consent, src_img)
     info = video.probe(target)
+    from deepsentry import provenance
+
+    provenance.require_signing_identity(settings, passphrase)   # no keys: say so before rendering
 
     own_client = client is None
     if own_client:
@@ -102,7 +105,7 @@ def generate(mode: str, *, consent: Path | str | None, source: Path | str, targe
     tmp = out.with_name(f".{out.stem}.{secrets.token_hex(4)}.partial.mp4")
     try:
         check_not_revoked(check.consent, client)
-        from deepsentry import provenance, watermark
+        from deepsentry import watermark
 
         wm_id = provenance.allocate_watermark_id(client)
         progress(0.02, "consent verified")

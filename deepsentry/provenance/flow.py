@@ -149,6 +149,14 @@ def finalize(encoded_path: str | Path, out_path: str | Path, *, watermark_id: in
             client.close()
 
 
+def require_signing_identity(settings, passphrase: str | None = None):
+    """The creator's C2PA signing identity, loaded now: missing keys or a wrong passphrase are reported
+    before minutes of watermarking or rendering instead of after them."""
+    from deepsentry.ledger import KeyStore
+
+    return KeyStore(settings.config_dir).load_signing_identity(passphrase)
+
+
 def seal(in_path: str | Path, out_path: str | Path, settings, *, client=None, passphrase: str | None = None,
          source_type: str = TRAINED_ALGORITHMIC) -> Receipt:
     """Watermark, C2PA-sign and register media made elsewhere; returns the receipt."""
@@ -159,6 +167,7 @@ def seal(in_path: str | Path, out_path: str | Path, settings, *, client=None, pa
     in_kind = media.open(in_path, settings.limits).kind
     if in_kind != media.kind_from_name(out_path):
         raise ProvenanceError("input and output must both be images or both be videos", code="bad_output_type")
+    require_signing_identity(settings, passphrase)
     wm = _watermark_module()
     own_client = False
     if client is None and settings.ledger_enabled:

@@ -52,9 +52,13 @@ def test_pair_json_matches_serve(tmp_path):
         assert info["token"] in out
         r = requests.get(info["url"] + "/v1/info", headers={"Authorization": f"Bearer {info['token']}"}, timeout=30)
         assert r.status_code == 200 and r.json()["version"]
+        # started with --port, the daemon is found where it runs, not at the settings' default port
+        live = json.loads(run_cli("pair", "--json", env=env).stdout)
+        assert live == info
     finally:
         proc.terminate()
         proc.wait(30)
+    assert json.loads(run_cli("pair", "--json", env=env).stdout)["url"] == "http://127.0.0.1:8765"
 
 
 def test_check_json_is_the_api_result(files, tmp_path):

@@ -162,3 +162,12 @@ def test_faces_coming_and_going_between_key_frames():
     seq = det.detect_sequence(frames)
     full = [det.detect([f])[0] for f in frames]
     _assert_same_faces(seq, full, truth)
+
+
+def test_face_seen_only_between_empty_key_frames_is_found():
+    det = FaceDetector(device="cpu")
+    frames, truth = _moving_faces(9, visible=[range(1, 4)])   # key frames 0, 4 and 8 show no face
+    searched = _counting(det)
+    seq = det.detect_sequence(frames)
+    assert sum(searched) == 9                            # 3 key frames, then the 6 between them whole
+    _assert_same_faces(seq, [det.detect([f])[0] for f in frames], truth)

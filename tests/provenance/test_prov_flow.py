@@ -143,3 +143,25 @@ def test_cli_verify_json(tmp_path, prov_settings, prov_registry):
     j = json.loads(r.stdout)
     assert j["verdict"] == "c2pa_invalid" and j["record"] is None and j["c2pa"]["state"] == "invalid"
     assert any("ledger" in e or "invalid" in e for e in j["evidence"])
+
+
+@pytest.mark.parametrize("keys", ["none", "wrong_passphrase"])
+def test_seal_checks_the_signing_keys_before_watermarking(tmp_path, monkeypatch, keys):
+    from prov_helpers import make_settings
+
+    from deepsentry.ledger import KeyStore
+    from deepsentry.provenance import flow
+
+    s = make_settings(tmp_path, ledger_enabled=False)
+    if keys == "wrong_passphrase":
+        KeyStore(s.config_dir).init(PASS)
+    monkeypatch.setenv("DEEPSENTRY_PASSPHRASE", "not the passphrase")
+
+    def no_watermarking():
+        raise AssertionError("watermarking started before the keys were checked")
+
+    monkeypatch.setattr(flow, "_watermark_module", no_watermarking)
+    with pytest.raises(KeyStoreError) as exc:
+        flow.seal(write_image(tmp_path / "photo.png"), tmp_path / "sealed.png", s)
+    assert exc.value.code == ("keys_missing" if keys == "none" else "wrong_passphrase")
+    assert not (tmp_path / "sealed.png").exists()
