@@ -149,3 +149,23 @@ def test_inputs_folders_lists_stdin_and_repeats(tmp_path):
         (tmp_path / "empty").mkdir()
         expand_inputs([str(tmp_path / "empty")])
     assert exc.value.code == "no_items"
+
+
+def test_parquet_results_are_rewritten_whole_and_resume_from_their_journal(tmp_path):
+    pq = pytest.importorskip("pyarrow.parquet")
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i in range(3):
+        canvas = scene(320, 200, seed=70 + i)
+        astronaut_face_on(canvas, 20 + 40 * i, 5, 0.35)
+        cv2.imwrite(str(folder / f"p{i}.jpg"), canvas[:, :, ::-1])
+    out = tmp_path / "results.parquet"
+    first = expand_inputs([str(folder / "p0.jpg"), str(folder / "p1.jpg")])
+    run_scan(first, ScanOptions(out=out, provenance=False, progress=False))
+    table = pq.read_table(out).to_pylist()
+    assert sorted(Path(r["item"]).name for r in table) == ["p0.jpg", "p1.jpg"]
+    assert all(r["status"] == "ok" and json.loads(r["result_json"])["media"]["kind"] == "image" for r in table)
+    again = run_scan(expand_inputs([str(folder)]), ScanOptions(out=out, provenance=False, progress=False,
+                                                               resume=True))
+    assert again.skipped == 2 and again.scanned == 1
+    assert sorted(Path(r["item"]).name for r in pq.read_table(out).to_pylist()) == ["p0.jpg", "p1.jpg", "p2.jpg"]
