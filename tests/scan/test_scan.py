@@ -95,18 +95,23 @@ def test_local_and_ray_give_the_same_records(twelve, tmp_path):
         {k: _essence(r) for k, r in _by_item(on_ray.records).items()}
 
 
+def _small_faces(folder: Path, n: int, name: str, *, seed: int, x0: int, dx: int) -> Path:
+    """``n`` 320x200 JPEGs, each a small astronaut face on its own scene, named ``name.format(i)``."""
+    folder.mkdir()
+    for i in range(n):
+        canvas = scene(320, 200, seed=seed + i)
+        astronaut_face_on(canvas, x0 + dx * i, 5, 0.35)
+        cv2.imwrite(str(folder / name.format(i)), canvas[:, :, ::-1])
+    return folder
+
+
 def _scan_cmd(inputs, out, *extra):
     return [sys.executable, "-m", "deepsentry", "scan", *inputs, "--out", str(out), "--no-progress",
             "--no-provenance", *extra]
 
 
 def test_resume_after_a_kill_scans_every_item_exactly_once(tmp_path):
-    folder = tmp_path / "many"
-    folder.mkdir()
-    for i in range(10):
-        canvas = scene(320, 200, seed=50 + i)
-        astronaut_face_on(canvas, 10 + 12 * i, 5, 0.35)
-        cv2.imwrite(str(folder / f"img{i:02d}.jpg"), canvas[:, :, ::-1])
+    folder = _small_faces(tmp_path / "many", 10, "img{:02d}.jpg", seed=50, x0=10, dx=12)
     out = tmp_path / "results.jsonl"
     env = {**os.environ, "DEEPSENTRY_HOME": str(tmp_path / "home")}
     proc = subprocess.Popen(_scan_cmd([str(folder)], out), cwd=ROOT, env=env, start_new_session=True,
@@ -153,12 +158,7 @@ def test_inputs_folders_lists_stdin_and_repeats(tmp_path):
 
 def test_parquet_results_are_rewritten_whole_and_resume_from_their_journal(tmp_path):
     pq = pytest.importorskip("pyarrow.parquet")
-    folder = tmp_path / "imgs"
-    folder.mkdir()
-    for i in range(3):
-        canvas = scene(320, 200, seed=70 + i)
-        astronaut_face_on(canvas, 20 + 40 * i, 5, 0.35)
-        cv2.imwrite(str(folder / f"p{i}.jpg"), canvas[:, :, ::-1])
+    folder = _small_faces(tmp_path / "imgs", 3, "p{}.jpg", seed=70, x0=20, dx=40)
     out = tmp_path / "results.parquet"
     first = expand_inputs([str(folder / "p0.jpg"), str(folder / "p1.jpg")])
     run_scan(first, ScanOptions(out=out, provenance=False, progress=False))
