@@ -44,3 +44,36 @@ def analyze_with_provenance(analyzer, path: Path, provenance: Callable[[Path], d
         result = analyzer.analyze_file(path, progress=progress, explain=explain, source_url=source_url)
         result["provenance"] = pending.result()
     return result
+
+
+def analyze_target(settings, target: str, *, explain: bool = False, provenance: bool = True,
+                   progress=None, analyzer=None) -> dict[str, Any]:
+    """A file path or an http(s) URL analysed as ``deepsentry check`` does: the URL through the SSRF
+    guard and the media limits into a temporary folder that is removed afterwards."""
+    import shutil
+    import tempfile
+
+    from deepsentry.detector.pipeline import Analyzer
+
+    workdir = None
+    try:
+        if "://" in target:
+            from deepsentry.media.fetch import check_url, fetch_url
+
+            check_url(target, settings.url_allowlist)
+            workdir = Path(tempfile.mkdtemp(prefix="deepsentry-check-"))
+            fetched = fetch_url(target, workdir, limits=settings.limits, allowlist=settings.url_allowlist,
+                                timeout=settings.limits.fetch_timeout_s)
+            path, source = fetched.path, target
+        else:
+            path, source = Path(target), None
+            if not path.is_file():
+                from deepsentry.errors import NotFound
+
+                raise NotFound(f"no such file: {target}", code="no_file")
+        analyzer = analyzer or Analyzer(settings)
+        check = (lambda p: provenance_block(p, settings)) if provenance else None
+        return analyze_with_provenance(analyzer, path, check, progress=progress, explain=explain, source_url=source)
+    finally:
+        if workdir:
+            shutil.rmtree(workdir, ignore_errors=True)

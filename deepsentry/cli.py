@@ -16,8 +16,8 @@ from deepsentry import __version__
 from deepsentry.errors import DeepsentryError
 
 COMMAND_MODULES = (
-    "deepsentry.daemon.cli",       # serve, pair, doctor
-    "deepsentry.detector.cli",     # check, train, eval
+    "deepsentry.daemon.cli",       # serve, pair, doctor, check, report
+    "deepsentry.detector.cli",     # train, calibrate, eval
     "deepsentry.watermark.cli",    # watermark embed/detect
     "deepsentry.ledger.cli",       # ledger node/…, keys
     "deepsentry.provenance.cli",   # seal, verify

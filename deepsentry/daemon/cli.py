@@ -1,4 +1,4 @@
-"""``deepsentry serve``, ``pair``, ``doctor`` and ``check``."""
+"""``deepsentry serve``, ``pair``, ``doctor``, ``check`` and ``report``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import argparse
 import json
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 
@@ -34,6 +33,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", help="auto, cpu or cuda[:N]")
     p.add_argument("--weights", type=Path, help="detector weights file (default: the shipped model)")
     p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("report", help="write a shareable HTML/PDF report of a file, a URL or a saved result")
+    p.add_argument("target", help="media file, http(s) URL, or a .json result saved from `check --json --explain`")
+    p.add_argument("--out", type=Path, help="HTML report to write (default: deepsentry-report-<hash>.html)")
+    p.add_argument("--pdf", type=Path, help="also write the report as this PDF")
+    p.add_argument("--no-provenance", action="store_true", help="skip the provenance lookup")
+    p.add_argument("--device", help="auto, cpu or cuda[:N]")
+    p.add_argument("--weights", type=Path, help="detector weights file (default: the shipped model)")
+    p.set_defaults(func=cmd_report)
 
 
 def _settings(args: argparse.Namespace):
@@ -198,43 +206,52 @@ def _progress_bar():
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from deepsentry.detector.pipeline import Analyzer
+    from deepsentry.analysis import analyze_target
 
-    settings = _settings(args)
-    target = args.target
-    workdir = None
+    bar, update = _progress_bar()
     try:
-        if target.startswith(("http://", "https://")) or "://" in target:
-            from deepsentry.media.fetch import check_url, fetch_url
-
-            check_url(target, settings.url_allowlist)
-            workdir = Path(tempfile.mkdtemp(prefix="deepsentry-check-"))
-            fetched = fetch_url(target, workdir, limits=settings.limits, allowlist=settings.url_allowlist,
-                                timeout=settings.limits.fetch_timeout_s)
-            path, source = fetched.path, target
-        else:
-            path, source = Path(target), None
-            if not path.is_file():
-                from deepsentry.errors import NotFound
-
-                raise NotFound(f"no such file: {target}", code="no_file")
-        from deepsentry.analysis import analyze_with_provenance, provenance_block
-
-        analyzer = Analyzer(settings)
-        bar, update = _progress_bar()
-        try:
-            result = analyze_with_provenance(
-                analyzer, path, None if args.no_provenance else (lambda p: provenance_block(p, settings)),
-                progress=update, explain=args.explain, source_url=source)
-        finally:
-            bar.close()
+        result = analyze_target(_settings(args), args.target, explain=args.explain,
+                                provenance=not args.no_provenance, progress=update)
     finally:
-        if workdir:
-            shutil.rmtree(workdir, ignore_errors=True)
+        bar.close()
     if args.json:
         print(json.dumps(result))
     else:
         print(format_summary(result))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Analyse the target with explain (frames and heatmaps), or read a saved result, and write the report."""
+    from deepsentry.report import Report
+    from deepsentry.report.wording import headline
+
+    target, url = args.target, None
+    if target.endswith(".json") and Path(target).is_file():
+        from deepsentry import jsonio
+
+        data = jsonio.loads(Path(target).read_bytes())
+        result = data.get("result", data) if isinstance(data, dict) else data
+    else:
+        from deepsentry.analysis import analyze_target
+
+        bar, update = _progress_bar()
+        try:
+            result = analyze_target(_settings(args), target, explain=True, provenance=not args.no_provenance,
+                                    progress=update)
+        finally:
+            bar.close()
+        url = target if "://" in target else None
+    report = Report.from_json({"result": result, "media_url": url})
+    out = args.out or Path(f"deepsentry-report-{report.sha256[:12]}.html")
+    out.write_text(report.html(), encoding="utf-8")
+    written = [str(out)]
+    if args.pdf:
+        args.pdf.write_bytes(report.pdf())
+        written.append(str(args.pdf))
+    word, sentence = headline(result)
+    print(f"{word}: {sentence}.")
+    print("report written to " + " and ".join(written))
     return 0
 
 

@@ -102,6 +102,16 @@ def spec(settings: Settings | None = None) -> dict[str, Any]:
                                           "required": ["mode", "consent", "source", "target"],
                                           "additionalProperties": False}}}},
                                       "responses": _job_responses(400, 401, 403, 413, 415, 422, 429, 503)}},
+            "/v1/report": {"post": {"summary": "a shareable HTML or PDF report of an analysis result",
+                                    "parameters": [{"name": "format", "in": "query",
+                                                    "schema": {"enum": ["html", "pdf"], "default": "html"}}],
+                                    "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                                        "type": "object", "required": ["result"], "properties": {
+                                            "result": {"type": "object", "description": "an analyze result"},
+                                            "analysed_at": {"type": "string"}, "media_url": {"type": "string"},
+                                            "page_url": {"type": "string"}}}}}},
+                                    "responses": {"200": {"description": "text/html or application/pdf"},
+                                                  **_err(400, 401, 403, 413)}}},
             "/v1/jobs/{job_id}": {"get": {"summary": "job status, progress and result", "parameters": [_JOB_ID, _WAIT],
                                           "responses": {"200": {"description": "job", "content": {"application/json": {
                                               "schema": {"$ref": "#/components/schemas/Job"}}}}, **_err(400, 401, 404)}}},

@@ -199,7 +199,8 @@ class FaceDetector:
             boxes = new
         return result
 
-    def _keep(self, boxes, probs, lms, scale_up: float, offset=(0, 0)) -> list[Detection]:
+    def _keep(self, boxes, probs, lms, scale_up: float, min_face: int | None = None,
+              offset=(0, 0)) -> list[Detection]:
         """MTCNN's output for one image mapped to frame coordinates (``* scale_up + offset``), with the
         confidence and minimum-size rules applied."""
         dets: list[Detection] = []
@@ -211,13 +212,26 @@ class FaceDetector:
                 continue
             x1, y1, x2, y2 = (float(v) * scale_up for v in box)
             x1, x2, y1, y2 = x1 + ox, x2 + ox, y1 + oy, y2 + oy
-            if min(x2 - x1, y2 - y1) < self.min_face:
+            if min(x2 - x1, y2 - y1) < (self.min_face if min_face is None else min_face):
                 continue
             marks = np.asarray(mark, np.float32) * scale_up + np.array([ox, oy], np.float32)
             dets.append(Detection((x1, y1, x2, y2), float(conf), marks))
         return dets
 
-    def _detect_batch(self, frames: list[np.ndarray]) -> list[list[Detection]]:
+    def small_faces(self, frames: list[np.ndarray], floor: int = 16) -> list[Detection]:
+        """Faces between ``floor`` and ``min_face`` pixels in ``frames`` (a few of them: this is a full
+        search with a deeper pyramid). Only asked when nothing was found, so that "no face" can say
+        that faces were there but too small to judge."""
+        found: list[Detection] = []
+        for f in frames:
+            for d in self._detect_batch([f], min_face=floor)[0]:
+                x1, y1, x2, y2 = d.box
+                if min(x2 - x1, y2 - y1) < self.min_face:
+                    found.append(d)
+        return found
+
+    def _detect_batch(self, frames: list[np.ndarray], min_face: int | None = None) -> list[list[Detection]]:
+        min_face = self.min_face if min_face is None else min_face
         scale = self._scale(frames[0].shape)
         if scale < 1.0:
             h, w = frames[0].shape[:2]
@@ -232,9 +246,9 @@ class FaceDetector:
         with self._lock:
             # The pyramid starts where the smallest face we keep (min_face at full resolution) fills
             # MTCNN's 12 px cell, with a fifth of margin: no level is spent on faces that would be dropped.
-            self._mtcnn.min_face_size = max(12, int(0.8 * self.min_face * scale))
+            self._mtcnn.min_face_size = max(12, int(0.8 * min_face * scale))
             boxes, probs, lms = self._mtcnn.detect(arr, landmarks=True)
-        return [self._keep(b, p, lm, 1.0 / scale) for b, p, lm in zip(boxes, probs, lms)]
+        return [self._keep(b, p, lm, 1.0 / scale, min_face=min_face) for b, p, lm in zip(boxes, probs, lms)]
 
 
 def _square(box) -> np.ndarray:

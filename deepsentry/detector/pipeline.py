@@ -61,6 +61,36 @@ def _noop(_fraction: float, _stage: str) -> None:
     pass
 
 
+THUMB_SIDE = 320
+
+
+def _is_greyscale(frames: list[np.ndarray]) -> bool:
+    """True when every frame is black-and-white (its colour channels agree within 6 levels on a coarse
+    grid): the detector is known to score such media less reliably, so the answer says so."""
+    if not frames:
+        return False
+    for img in frames[:: max(1, len(frames) // 4)]:
+        grid = img[:: max(1, img.shape[0] // 64), :: max(1, img.shape[1] // 64)].astype(np.int16)
+        if np.abs(grid[..., 0] - grid[..., 1]).max() > 6 or np.abs(grid[..., 1] - grid[..., 2]).max() > 6:
+            return False
+    return True
+
+
+def _thumbnails(frames: list[np.ndarray], times: list[float]) -> list[dict[str, Any]]:
+    """Every sampled frame as a small JPEG (longest side ``THUMB_SIDE``), so a details view or a report
+    can show what was analysed whichever way the media arrived; face boxes stay in media pixels."""
+    out = []
+    for t, img in zip(times, frames):
+        h, w = img.shape[:2]
+        scale = min(1.0, THUMB_SIDE / max(h, w))
+        small = cv2.resize(img, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+        ok, jpg = cv2.imencode(".jpg", small[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 72])
+        if ok:
+            out.append({"t": round(float(t), 4), "width": small.shape[1], "height": small.shape[0],
+                        "jpeg": base64.b64encode(jpg.tobytes()).decode()})
+    return out
+
+
 def _spread(n: int, k: int) -> list[int]:
     """``k`` indices spread evenly over ``range(n)`` (all of them when ``n <= k``)."""
     if n <= k:
@@ -169,6 +199,7 @@ class Analyzer:
 
     def _analyze(self, frames: list[np.ndarray], times: list[float], media: dict[str, Any],
                  progress: ProgressFn, explain: bool, timings: dict[str, float], t0: float) -> dict[str, Any]:
+        media["greyscale"] = _is_greyscale(frames)
         t1 = time.perf_counter()
         self._use_threads()
         progress(0.30, "finding faces")
@@ -191,14 +222,31 @@ class Analyzer:
         timings["score_s"] = time.perf_counter() - t2
         timings["total_s"] = time.perf_counter() - t0
         progress(1.0, "done")
-        return {
+        verdict = self._verdict(faces)
+        if not faces and frames:
+            verdict.update(self._small_faces_hint(frames))
+        result = {
             "media": media,
             "faces": faces,
-            "verdict": self._verdict(faces),
+            "verdict": verdict,
             "model": self.model_info(),
             "model_status": self.model_status,
             "timings": {k: round(v, 4) for k, v in timings.items()},
         }
+        if explain:
+            result["thumbnails"] = _thumbnails(frames, times)
+        return result
+
+    def _small_faces_hint(self, frames: list[np.ndarray]) -> dict[str, Any]:
+        """``{"reason": "faces_too_small", "smallest_face_px": ..., "largest_small_face_px": ...}`` when
+        a deeper search of three of the frames finds faces below the size the detector judges."""
+        picked = [frames[i] for i in _spread(len(frames), 3)]
+        small = self.faces.small_faces(picked)
+        if not small:
+            return {}
+        sides = [min(d.box[2] - d.box[0], d.box[3] - d.box[1]) for d in small]
+        return {"reason": "faces_too_small", "min_face_px": self.faces.min_face,
+                "largest_small_face_px": round(max(sides))}
 
     @staticmethod
     def _track_json(tr: Track) -> dict[str, Any]:

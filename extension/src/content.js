@@ -7,10 +7,18 @@
   globalThis.deepsentryContentLoaded = true;
 
   const { CS_TO_SW, SW_TO_CS, STATES, STATE_TEXT } = globalThis.DeepsentryMessages;
-  const FINAL = new Set([STATES.REAL, STATES.FAKE, STATES.UNCERTAIN, STATES.NO_FACE, STATES.REGISTERED_SYNTHETIC]);
+  const FINAL = new Set([STATES.REAL, STATES.FAKE, STATES.UNCERTAIN, STATES.NO_FACE, STATES.REGISTERED_SYNTHETIC,
+    STATES.CONTENT_CREDENTIALS]);
   const RETRYABLE = new Set([STATES.DAEMON_OFFLINE, STATES.UNPAIRED, STATES.ERROR]);
   const MAX_FRAME_SIDE = 960;
   const INSET = 6;
+  const COMPACT_BELOW = 150;          // media narrower than this (CSS px) get the one-word badge
+  const COMPACT_MAX_W = 200;          // a compact badge is as wide as its one word needs, never cut
+  const STAGE_WORDS = {
+    queued: 'waiting for its turn', waiting: 'will check when it scrolls into view', starting: 'starting',
+    fetching: 'downloading', decoding: 'reading frames', 'finding faces': 'finding faces', scoring: 'scoring faces',
+    capturing: 'reading frames in the browser',
+  };
 
   let config = { autoMode: false, paused: true, siteAllowed: false, frameCount: 8, minMediaSize: 96, paired: false };
   let nextId = 1;
@@ -49,12 +57,18 @@
     .bar { display: none; width: 36px; height: 5px; background: rgba(255,255,255,.35); border-radius: 3px; flex: none; }
     .bar > i { display: block; height: 100%; width: 0; background: #fff; border-radius: 3px; }
     :host([data-deepsentry-state="checking"]) .bar { display: block; }
+    .cr { display: none; font-size: 10px; font-weight: 700; padding: 0 4px; border-radius: 6px; background: #fff; color: #4a148c; flex: none; }
+    :host([data-deepsentry-credentials="valid"]) .cr { display: inline-block; }
+    :host([data-deepsentry-compact]) button { padding: 2px 5px; gap: 3px; font-size: 10.5px; }
+    :host([data-deepsentry-compact]) .icon { font-size: 11px; }
+    :host([data-deepsentry-compact]) .bar, :host([data-deepsentry-compact]) .cr { display: none; }
     :host([data-deepsentry-state="idle"]) button { background: #455a64; }
     :host([data-deepsentry-state="real"]) button { background: #1b5e20; }
     :host([data-deepsentry-state="fake"]) button { background: #b71c1c; }
     :host([data-deepsentry-state="uncertain"]) button { background: #8d5b00; }
     :host([data-deepsentry-state="no-face"]) button { background: #546e7a; }
     :host([data-deepsentry-state="registered-synthetic"]) button { background: #4a148c; }
+    :host([data-deepsentry-state="content-credentials"]) button { background: #1a237e; }
     :host([data-deepsentry-state="daemon-offline"]) button { background: #424242; border-style: dashed; }
     :host([data-deepsentry-state="unpaired"]) button { background: #0d47a1; }
     :host([data-deepsentry-state="error"]) button { background: #6d1b1b; border-style: dotted; }
@@ -86,42 +100,98 @@
       this.bar = span('bar');
       this.barFill = document.createElement('i');
       this.bar.append(this.barFill);
-      this.button.append(this.iconEl, this.textEl, this.scoreEl, this.bar);
+      this.crEl = span('cr');
+      this.crEl.title = 'Content Credentials';
+      this.button.append(this.iconEl, this.textEl, this.scoreEl, this.crEl, this.bar);
       this.button.addEventListener('click', (e) => { e.preventDefault(); e.stopPropagation(); this.activate(); });
+      this.button.addEventListener('keydown', (e) => { if (e.key === 'Tab') leaveBadge(this, e); });
       shadow.append(style, this.button);
       ensureLayer().append(this.host);
-      if (this.kind !== 'page') el.setAttribute('data-deepsentry-badge', this.id);
+      this.compact = false;
+      this.view = {};
+      this.corner = null;
+      this.sentinel = null;
+      if (this.kind !== 'page') {
+        el.setAttribute('data-deepsentry-badge', this.id);
+        // Keyboard order: the badge is reached right after its media, not after the whole page. It
+        // lives in the layer at the end of <html>, so a focusable stand-in after the media hands focus
+        // to the badge, and Tab from the badge goes on from there.
+        this.button.tabIndex = -1;
+        this.sentinel = document.createElement('deepsentry-focus');
+        this.sentinel.tabIndex = 0;
+        this.sentinel.setAttribute('style', 'position: absolute !important; width: 1px !important; height: 1px !important; '
+          + 'overflow: hidden !important; clip-path: inset(50%) !important; margin: 0 !important; padding: 0 !important;');
+        this.sentinel.setAttribute('aria-hidden', 'true');
+        this.sentinel.addEventListener('focus', () => this.button.focus());
+        el.after(this.sentinel);
+      }
       badgesById.set(this.id, this);
     }
 
-    set({ state, progress = null, score = null, reason = null, recordId = null }) {
+    set(update) {
+      const { state, progress = null, score = null, reason = null, recordId = null, stage = null } = update;
       this.state = state;
       if (recordId) this.recordId = recordId;
       this.reason = reason;
       this.score = typeof score === 'number' ? score : null;
-      const t = STATE_TEXT[state] || STATE_TEXT[STATES.ERROR];
+      this.view = { ...update, progress, stage };
       this.host.setAttribute('data-deepsentry-state', state);
       if (this.score !== null && FINAL.has(state)) this.host.setAttribute('data-deepsentry-score', this.score.toFixed(3));
       else this.host.removeAttribute('data-deepsentry-score');
-      this.iconEl.textContent = t.icon;
-      let text = t.text;
+      if (update.credentials && FINAL.has(state)) this.host.setAttribute('data-deepsentry-credentials', update.credentials);
+      else this.host.removeAttribute('data-deepsentry-credentials');
+      if (state === STATES.CHECKING && stage) this.host.setAttribute('data-deepsentry-stage', stage);
+      else this.host.removeAttribute('data-deepsentry-stage');
+      this.render();
+      scheduleLayout();     // the text changed width: a right-aligned or page badge is placed again
+    }
+
+    /** Text, tooltip and accessible name from the last update; compact or full by the media's width. */
+    render() {
+      const { state, progress, stage } = this.view;
+      const t = STATE_TEXT[state] || STATE_TEXT[STATES.ERROR];
+      let word = this.view.word || t.text;
+      let compactWord = this.view.compact || t.compact || word;
       let extra = '';
-      if (state === STATES.CHECKING && typeof progress === 'number') extra = ` ${Math.round(progress * 100)}%`;
-      else if (this.score !== null && FINAL.has(state)) extra = ` fake ${Math.round(this.score * 100)}%`;
-      if (state === STATES.ERROR && reason) text = `ERROR: ${reason}`;
-      this.textEl.textContent = text;
-      this.scoreEl.textContent = extra;
+      if (state === STATES.CHECKING) {
+        if (stage === 'queued') word = compactWord = 'QUEUED';
+        else if (stage === 'waiting') word = compactWord = 'WAITING';
+        else if (typeof progress === 'number' && progress > 0) extra = ` ${Math.round(progress * 100)}%`;
+      }
+      this.iconEl.textContent = t.icon;
+      const shown = this.compact ? compactWord : word;
+      this.textEl.textContent = shown;
+      this.scoreEl.textContent = this.compact ? '' : extra;
+      this.crEl.textContent = this.view.credentials === 'valid' && FINAL.has(state) && state !== STATES.CONTENT_CREDENTIALS && !this.compact ? 'CR' : '';
       this.barFill.style.width = `${Math.round((progress || 0) * 100)}%`;
       const action = {
         [STATES.IDLE]: 'Check this media',
         [STATES.UNPAIRED]: 'Open deepsentry options to pair',
         [STATES.DAEMON_OFFLINE]: 'Retry now',
         [STATES.CHECKING]: 'Checking',
-      }[state] || 'Open details';
-      const label = `deepsentry: ${text}${extra}${reason && state !== STATES.ERROR ? ` (${reason})` : ''}. ${action}`;
+      }[state] || (this.recordId ? 'Open details' : 'Try again');
+      const parts = [`deepsentry: ${word}${extra}`];
+      const sentence = this.view.sentence || this.reason;
+      if (state === STATES.CHECKING && stage && STAGE_WORDS[stage]) parts.push(STAGE_WORDS[stage]);
+      else if (sentence) parts.push(sentence);
+      if (this.view.scoreText && FINAL.has(state)) {
+        parts.push(`fake score ${this.view.scoreText}${this.view.branches ? ` (per branch: ${this.view.branches})` : ''}`);
+      }
+      if (this.view.frames && FINAL.has(state)) parts.push(this.view.frames);
+      if (this.view.caution && FINAL.has(state)) parts.push(this.view.caution);
+      if (this.view.credentials === 'valid' && state !== STATES.CONTENT_CREDENTIALS) parts.push('has Content Credentials');
+      const label = `${parts.join('. ').replace(/\.\./g, '.')}. ${action}`;
       this.button.setAttribute('aria-label', label);
       this.button.title = label;
-      this.host.setAttribute('data-deepsentry-label', `${text}${extra}`.trim());
+      this.host.setAttribute('data-deepsentry-label', `${shown}${this.compact ? '' : extra}`.trim());
+    }
+
+    setCompact(on) {
+      if (on === this.compact) return;
+      this.compact = on;
+      if (on) this.host.setAttribute('data-deepsentry-compact', '');
+      else this.host.removeAttribute('data-deepsentry-compact');
+      this.render();
     }
 
     activate() {
@@ -133,6 +203,7 @@
 
     remove() {
       this.host.remove();
+      this.sentinel?.remove();
       if (this.el.getAttribute('data-deepsentry-badge') === this.id) this.el.removeAttribute('data-deepsentry-badge');
       badgesById.delete(this.id);
     }
@@ -187,19 +258,81 @@
 
   function place(badge, rect) {
     const h = badge.host.style;
-    if (!rect) {     // page-level badge: top right of the viewport
-      h.setProperty('transform', `translate(${Math.max(0, document.documentElement.clientWidth - 260)}px, 8px)`, 'important');
+    const vw = document.documentElement.clientWidth;
+    const vh = document.documentElement.clientHeight;
+    if (!rect) {     // page-level badge: top right of the viewport, never past its edge
+      const w = badge.button.getBoundingClientRect().width || 240;
+      badge.button.style.setProperty('--max-w', `${Math.max(120, vw - 16)}px`);
+      h.setProperty('transform', `translate(${Math.max(4, Math.round(vw - w - 12))}px, 8px)`, 'important');
       return;
     }
     const hidden = rect.width < 1 || rect.height < 1 || (tracked.get(badge.el)?.visible === false && !badge.explicit);
     h.setProperty('visibility', hidden ? 'hidden' : 'visible', 'important');
-    // Media: inside the top-left corner. Links: just below the link text, which stays readable.
     const link = badge.kind === 'link';
-    const x = rect.left + window.scrollX + (link ? 0 : INSET);
-    const y = (link ? rect.bottom + 2 : rect.top + INSET) + window.scrollY;
-    h.setProperty('transform', `translate(${Math.round(x)}px, ${Math.round(y)}px)`, 'important');
-    const maxW = link ? 320 : Math.max(60, Math.round(rect.width - 2 * INSET));
+    badge.setCompact(!link && rect.width < COMPACT_BELOW);
+    let maxW = link ? 320 : Math.max(60, Math.round(rect.width - 2 * INSET));
+    if (badge.compact) maxW = COMPACT_MAX_W;
     badge.button.style.setProperty('--max-w', `${maxW}px`);
+    if (hidden) return;
+    // Links: just below the link text, which stays readable. Media: inside a corner the page does not
+    // cover with its own overlay (a custom player's title bar or LIVE tag), top left when all are free.
+    const size = badge.button.getBoundingClientRect();
+    let x;
+    let y;
+    if (link) {
+      x = rect.left;
+      y = rect.bottom + 2;
+    } else {
+      const corner = chooseCorner(badge, rect, size);
+      x = corner === 'tr' || corner === 'br' ? rect.right - INSET - size.width : rect.left + INSET;
+      y = corner === 'bl' || corner === 'br' ? rect.bottom - INSET - size.height - (badge.el.controls ? 44 : 0) : rect.top + INSET;
+      // Keep it on screen while any part of the media is: it slides along the media's visible edge.
+      x = Math.min(Math.max(x, Math.max(rect.left, 0) + 2), Math.min(rect.right, vw) - size.width - 2);
+      y = Math.min(Math.max(y, Math.max(rect.top, 0) + 2), Math.min(rect.bottom, vh) - size.height - 2);
+    }
+    h.setProperty('transform', `translate(${Math.round(x + window.scrollX)}px, ${Math.round(y + window.scrollY)}px)`, 'important');
+  }
+
+  /** The first corner (tl, tr, bl, br) where the page shows the media itself, not an element of its own on top. */
+  function chooseCorner(badge, rect, size) {
+    const key = `${Math.round(rect.width)}x${Math.round(rect.height)}`;
+    if (badge.corner && badge.cornerKey === key) return badge.corner;
+    const vw = document.documentElement.clientWidth;
+    const vh = document.documentElement.clientHeight;
+    const inView = rect.top >= 0 && rect.left >= 0 && rect.bottom <= vh && rect.right <= vw;
+    if (!inView) return badge.corner || 'tl';     // elementsFromPoint sees only the viewport: decide when it is visible
+    const w = size.width || 80;
+    const hgt = size.height || 22;
+    const xs = { l: rect.left + INSET, r: rect.right - INSET - w };
+    const ys = { t: rect.top + INSET, b: rect.bottom - INSET - hgt - (badge.el.controls ? 44 : 0) };
+    const free = (x0, y0) => [[x0 + 2, y0 + 2], [x0 + w - 2, y0 + 2], [x0 + 2, y0 + hgt - 2], [x0 + w - 2, y0 + hgt - 2],
+      [x0 + w / 2, y0 + hgt / 2]].every(([px, py]) => {
+      const top = document.elementsFromPoint(px, py).find((e) => e.localName !== 'deepsentry-layer' && e.localName !== 'deepsentry-badge');
+      return !top || top === badge.el || top.contains(badge.el);
+    });
+    let pick = 'tl';
+    for (const c of ['tl', 'tr', 'bl', 'br']) {
+      if (free(xs[c[1]], ys[c[0]])) { pick = c; break; }
+    }
+    badge.corner = pick;
+    badge.cornerKey = key;
+    return pick;
+  }
+
+  const FOCUSABLE = 'a[href], button, input, select, textarea, summary, iframe, [tabindex], audio[controls], video[controls], [contenteditable=""], [contenteditable="true"]';
+
+  /** Tab from a badge: on to what follows its media in the page (Shift+Tab: what precedes it). */
+  function leaveBadge(badge, e) {
+    const anchor = badge.sentinel;
+    if (!anchor || !anchor.isConnected) return;
+    const all = [...document.querySelectorAll(FOCUSABLE)].filter((x) => x !== anchor && x.tabIndex >= 0 && !x.disabled
+      && !(layer && layer.contains(x)) && x.getClientRects().length > 0);
+    const after = (x) => Boolean(anchor.compareDocumentPosition(x) & Node.DOCUMENT_POSITION_FOLLOWING);
+    const target = e.shiftKey ? all.filter((x) => !after(x)).pop() : all.find(after);
+    if (target) {
+      e.preventDefault();
+      target.focus();
+    }
   }
 
   // ------------------------------------------------------------ tracking media
@@ -262,7 +395,8 @@
     }
     if (!info.badge) {
       info.badge = new Badge(el);
-      info.badge.set({ state: config.autoMode ? STATES.CHECKING : STATES.IDLE, progress: 0 });
+      info.badge.set({ state: config.autoMode ? STATES.CHECKING : STATES.IDLE, progress: 0,
+        stage: config.autoMode ? 'waiting' : null });
       info.pending = config.autoMode;
     }
     if (info.pending && info.visible && config.autoMode) {
@@ -284,7 +418,7 @@
   // ------------------------------------------------------------ checking
 
   async function check(badge, { force = false, explicit = false } = {}) {
-    badge.set({ state: STATES.CHECKING, progress: 0 });
+    badge.set({ state: STATES.CHECKING, progress: 0, stage: badge.kind === 'video' ? 'capturing' : 'queued' });
     const el = badge.el;
     const src = currentSource(el);
     badge.mediaSrc = src;
@@ -311,7 +445,8 @@
       }
       await send(msg);
     } catch (err) {
-      badge.set({ state: STATES.ERROR, reason: String(err?.message || err) });
+      badge.set({ state: STATES.ERROR, word: "CAN'T CHECK", sentence: 'The browser could not read this media. Reload the page and try again',
+        reason: String(err?.message || err) });
     }
   }
 
@@ -376,7 +511,7 @@
         const dataUrl = canvas.toDataURL('image/jpeg', 0.85);   // throws SecurityError when tainted
         frames.push({ t: Math.round(v.currentTime * 1000) / 1000, jpeg: dataUrl.slice(dataUrl.indexOf(',') + 1) });
       }
-      return frames.length ? { frames, frameSize: { width, height } } : null;
+      return frames.length ? { frames, frameSize: { width, height }, duration } : null;
     } catch {
       return null;
     } finally {
@@ -482,7 +617,8 @@
         break;
       case SW_TO_CS.RECHECK: {
         const badge = badgesById.get(msg.badgeId);
-        if (badge) check(badge, { force: true, explicit: true });
+        if (!badge) { sendResponse({ ok: false }); return false; }   // the page was reloaded: the worker checks by URL
+        check(badge, { force: true, explicit: true });
         break;
       }
       case SW_TO_CS.DAEMON_BACK:

@@ -5,7 +5,7 @@
 import './shared/messages.js';
 import { DEFAULTS, KEYS, loadSettings, siteAllowed, validateSettings } from './shared/settings.js';
 import { DaemonClient, DaemonError } from './sw/daemon.js';
-import { describeResult } from './shared/verdict.js';
+import { describeError, describeResult, percent } from './shared/verdict.js';
 import { buildRequest, captureTabCrop } from './sw/media.js';
 import * as store from './sw/store.js';
 
@@ -60,6 +60,7 @@ const inflight = new Map();   // recordId -> Promise<recordId>
 function enqueue(req, target) {
   return new Promise((resolve) => {
     queue.push({ req, target, resolve });
+    notify(target, req.badgeId, { state: STATES.CHECKING, progress: 0, stage: 'queued' });
     pump();
   });
 }
@@ -122,10 +123,11 @@ async function doCheck(req, target, settings, key, recordId) {
   const base = {
     id: recordId, key, mediaType: req.mediaType, mediaUrl: req.mediaUrl || null, pageUrl: req.pageUrl || null,
     tabId: target?.tabId ?? null, frameId: target?.frameId ?? 0, badgeId: req.badgeId || null,
-    createdAt: Date.now(), final: false,
+    createdAt: Date.now(), final: false, mediaDuration: Number.isFinite(req.duration) ? req.duration : null,
   };
-  await store.putRecord({ ...(await store.getRecord(recordId) || {}), ...base, state: STATES.CHECKING, progress: 0 });
-  notify(target, req.badgeId, { state: STATES.CHECKING, progress: 0, recordId });
+  await store.putRecord({ ...(await store.getRecord(recordId) || {}), ...base, state: STATES.CHECKING, progress: 0,
+    stage: 'starting' });
+  notify(target, req.badgeId, { state: STATES.CHECKING, progress: 0, stage: 'starting', recordId });
   let built;
   try {
     built = await buildRequest(req);
@@ -141,7 +143,11 @@ async function doCheck(req, target, settings, key, recordId) {
     // On an explicit click, a URL the daemon cannot fetch falls back to a crop of the visible tab
     // (activeTab is granted by the context-menu click).
     const canCrop = () => built.kind === 'url' && req.explicit && req.rect && target && ['video', 'image'].includes(req.mediaType);
-    const progress = (j) => notify(target, req.badgeId, { state: STATES.CHECKING, progress: j.progress ?? 0, stage: j.stage || '', recordId });
+    const progress = (j) => {
+      const update = { state: STATES.CHECKING, progress: j.progress ?? 0, stage: j.stage || '', recordId };
+      notify(target, req.badgeId, update);
+      store.patchRecord(recordId, { progress: update.progress, stage: update.stage });
+    };
     let done;
     try {
       const job = await submit(client, built, req);
@@ -171,13 +177,14 @@ async function doCheck(req, target, settings, key, recordId) {
     const record = { ...base, state, final: false, progress: null, sent: built?.kind || null,
       error: { code: isDaemon ? err.code : 'extension_error', message: err.message || String(err) } };
     await store.putRecord(record);
-    notify(target, req.badgeId, { state, reason: record.error.message, recordId });
+    notify(target, req.badgeId, updateFromRecord(record));
     return recordId;
   }
 }
 
 function submit(client, built, req) {
-  const query = { nocache: Boolean(req.force) };
+  // explain: the heatmaps and the sampled frames the details view and the report show
+  const query = { nocache: Boolean(req.force), explain: true };
   return client.analyze(built.body, query);
 }
 
@@ -191,9 +198,17 @@ function finishRecord(base, built, job, settings) {
   }
   const result = job.result || {};
   const d = describeResult(result, settings.threshold);
-  const frame = pickFrame(built, result);
+  const frame = result.thumbnails?.length ? null : pickFrame(built, result);
   return { ...rec, state: d.state, score: d.score, threshold: d.threshold, band: d.band, reason: d.reason, result,
-    frame, sha256: result.media?.sha256 || built.sha256 || null, error: null };
+    frame, sha256: result.media?.sha256 || built.sha256 || null, error: null, view: viewOf(d),
+    mediaDuration: typeof base.mediaDuration === 'number' ? base.mediaDuration : null, analysedAt: new Date().toISOString() };
+}
+
+/** What a badge and the details headline say: graded words, plain sentence, frames used, credentials. */
+function viewOf(d) {
+  return { word: d.word, compact: d.compact, sentence: d.sentence, credentials: d.credentials, frames: d.frames,
+    caution: d.cautions?.join(' ') || null, branches: d.branches,
+    scoreText: typeof d.score === 'number' ? percent(d.score) : null, grade: d.grade };
 }
 
 /** For frames we sent, keep the one JPEG showing the most faces (details view draws on it). */
@@ -214,8 +229,13 @@ function pickFrame(built, result) {
 }
 
 function updateFromRecord(rec) {
-  return { state: rec.state, score: rec.score ?? null, reason: rec.reason || rec.error?.message || null,
-    recordId: rec.id, progress: rec.progress ?? null };
+  const base = { state: rec.state, score: rec.score ?? null, recordId: rec.id, progress: rec.progress ?? null };
+  if (rec.error && !rec.result) {
+    const e = describeError(rec.error);
+    const word = rec.state === STATES.ERROR ? e.word : undefined;     // offline / pairing keep their state's words
+    return { ...base, word, compact: word, sentence: e.sentence, reason: e.sentence };
+  }
+  return { ...base, reason: rec.view?.sentence || rec.reason || null, ...(rec.view || {}) };
 }
 
 // ---------------------------------------------------------------- settings broadcast
@@ -289,13 +309,15 @@ const uiHandlers = {
     try { ({ daemonUrl: url } = validateSettings({ daemonUrl: msg.daemonUrl || DEFAULTS.daemonUrl })); } catch (err) {
       return { ok: false, message: err.message };
     }
-    const code = String(msg.code || '').trim().toUpperCase();
-    if (!/^[A-Z0-9]{4}-?[A-Z0-9]{4}$/.test(code)) return { ok: false, message: 'The pairing code looks like XXXX-XXXX' };
+    const code = String(msg.code || '').replace(/[\s\u2010-\u2015]+/g, (m) => (/\s/.test(m) ? '' : '-')).toUpperCase();
+    if (!/^[A-Z0-9]{4}-?[A-Z0-9]{4}$/.test(code)) {
+      return { ok: false, message: 'A pairing code is eight letters and digits, like AB12-CD34: run `deepsentry pair` to see it' };
+    }
     try {
       const { token } = await new DaemonClient({ daemonUrl: url, token: '' }).pair(code);
       const valid = validateSettings({ token });
       await chrome.storage.local.set({ daemonUrl: url, token: valid.token });
-      return { ok: true, message: 'Paired with the daemon' };
+      return { ok: true, message: `Paired with the deepsentry daemon at ${url}` };
     } catch (err) {
       return { ok: false, message: err.message };
     }
@@ -306,15 +328,32 @@ const uiHandlers = {
     if (!rec) return { ok: false, message: 'unknown result' };
     if (rec.tabId !== null && rec.badgeId) {
       try {
-        await chrome.tabs.sendMessage(rec.tabId, { type: SW_TO_CS.RECHECK, badgeId: rec.badgeId }, { frameId: rec.frameId || 0 });
-        return { ok: true };
-      } catch { /* tab closed: check the URL again from here */ }
+        const r = await chrome.tabs.sendMessage(rec.tabId, { type: SW_TO_CS.RECHECK, badgeId: rec.badgeId }, { frameId: rec.frameId || 0 });
+        if (r?.ok) return { ok: true };
+      } catch { /* tab closed */ }
+      // The tab was closed or reloaded (its badge is gone): check the media again from here, into this record.
     }
-    if (!rec.mediaUrl && !rec.pageUrl) return { ok: false, message: 'nothing to check again' };
-    enqueue({ badgeId: null, mediaType: rec.mediaType, mediaUrl: rec.mediaUrl, pageUrl: rec.pageUrl, force: true }, null);
+    if (!rec.mediaUrl && !rec.pageUrl) return { ok: false, message: 'There is nothing to check again: the media had no address.' };
+    enqueue({ badgeId: null, mediaType: rec.mediaType, mediaUrl: rec.mediaUrl, pageUrl: rec.pageUrl, force: true,
+      explicit: true }, null);
     return { ok: true };
   },
   async [UI_TO_SW.RECENT]() { return store.recent(10); },
+  async [UI_TO_SW.EXPORT_REPORT](msg) {
+    const rec = await store.getRecord(String(msg.recordId || ''));
+    if (!rec?.result) return { ok: false, message: 'This result has nothing to report yet.' };
+    const format = msg.format === 'pdf' ? 'pdf' : 'html';
+    try {
+      const got = await new DaemonClient(await loadSettings()).report({
+        result: rec.result, media_url: rec.mediaUrl || null, page_url: rec.pageUrl || null,
+        media_duration: typeof rec.mediaDuration === 'number' ? rec.mediaDuration : null,
+        analysed_at: rec.analysedAt || new Date(rec.createdAt || Date.now()).toISOString(),
+      }, format);
+      return { ok: true, ...got };
+    } catch (err) {
+      return { ok: false, message: err.message || String(err) };
+    }
+  },
 };
 
 function pick(obj, keys) {

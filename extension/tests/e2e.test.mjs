@@ -1,6 +1,8 @@
 // End to end against the real daemon (`deepsentry serve`, no ledger) and a local two-origin test site,
 // in headless Chromium with the unpacked extension. Screenshots of each state go to artifacts/extension/.
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import { after, before, test } from 'node:test';
 import '../src/shared/messages.js';
 import { boxesAt, describeResult } from '../src/shared/verdict.js';
@@ -77,7 +79,17 @@ test('options: pairing with a code, test connection, settings persist', async ()
   await page.fill('#pairCode', 'ZZZZ-ZZZZ');
   await page.click('#pair');
   await waitFor(() => page.$eval('#connection', (e) => e.dataset.status === 'error'), { what: 'wrong code refused' });
+  const wrong = await page.textContent('#connection');
+  assert.match(wrong, /Run `deepsentry pair`/);
+  assert.doesNotMatch(wrong, /in the options/, 'the user is in the options already');
+  // A daemon on another port: the message says where to find the right address.
+  await page.fill('#daemonUrl', `http://127.0.0.1:${await freePort()}`);
   await page.fill('#pairCode', pair.code);
+  await page.click('#pair');
+  await waitFor(() => page.$eval('#connection', (e) => e.dataset.status === 'error'), { what: 'no daemon on that port' });
+  assert.match(await page.textContent('#connection'), /No deepsentry daemon answers at .*`deepsentry pair` prints its address/);
+  await page.fill('#daemonUrl', daemon.url);
+  await page.fill('#pairCode', ` ${pair.code.replace('-', ' ').toLowerCase()} `);   // typed with spaces, lower case
   await page.click('#pair');
   await waitFor(() => page.$eval('#connection', (e) => e.dataset.status === 'ok'), { what: 'paired' });
   const sw = await serviceWorker(browser.context);
@@ -146,6 +158,16 @@ test('auto mode: every qualifying medium ends in the daemon verdict; frames vs U
   assert.equal(frames.kind, 'frames');
 });
 
+/** Click "Check again" in a details view and wait until it shows a finished result of a new job. */
+async function checkAgain(details, oldJobId, what) {
+  await details.click('#again');
+  await waitFor(async () => {
+    const id = await details.$eval('#main', (m) => m.dataset.jobId);
+    const st = await details.$eval('#main', (m) => m.dataset.state);
+    return id && id !== oldJobId && FINAL_STATES.includes(st);
+  }, { timeout: CHECK_TIMEOUT, interval: 500, what });
+}
+
 async function openDetails(page, selector) {
   const b = await badgeOf(page, selector);
   const [details] = await Promise.all([
@@ -157,17 +179,18 @@ async function openDetails(page, selector) {
   return { details, badge: b };
 }
 
-/** Boxes drawn in the details view: SVG attributes (media pixels) and where they land on screen. */
+/**
+ * Boxes drawn in the details view: SVG attributes (media pixels), where they land on screen, the frame's
+ * time, and the media size the overlay maps (its viewBox; the frame shown may be a smaller thumbnail).
+ */
 function drawnBoxes(details) {
   return details.evaluate(async () => {
     const media = document.getElementById('frame');
-    if (media.localName === 'video') {
-      if (media.readyState < 2) await new Promise((r) => media.addEventListener('loadeddata', r, { once: true }));
-    } else if (!media.complete) await new Promise((r) => media.addEventListener('load', r, { once: true }));
+    if (!media.complete) await new Promise((r) => media.addEventListener('load', r, { once: true }));
     const m = media.getBoundingClientRect();
-    const nw = media.naturalWidth || media.videoWidth;
-    const nh = media.naturalHeight || media.videoHeight;
+    const [, , nw, nh] = document.getElementById('boxes').getAttribute('viewBox').split(' ').map(Number);
     return {
+      t: media.dataset.t === undefined || media.dataset.t === '' ? null : Number(media.dataset.t),
       natural: [nw, nh], shown: [m.left, m.top, m.width, m.height],
       rects: [...document.querySelectorAll('rect.face-box')].map((r) => {
         const b = r.getBoundingClientRect();
@@ -203,41 +226,37 @@ test('details view: one box per face where the daemon found it, score, model, ch
   const { details, badge } = await openDetails(sitePage, '#same-video');
   const rec = await recordFor(badge.id);
   const j = await job(rec.jobId);
-  const expected = boxesAt(j.result.faces, rec.frame.t);
-  assert.ok(expected.length >= 1);
   const drawn = await drawnBoxes(details);
+  const expected = boxesAt(j.result.faces, drawn.t);
+  assert.ok(expected.length >= 1);
   assert.deepEqual(drawn.natural, [480, 270]);
   assertBoxesMatch(drawn, expected, 'same-origin video');
+  // Every captured frame is in the strip, and the heatmap of the face is shown.
+  assert.equal(await details.$$eval('#strip button', (b) => b.length), j.result.media.frames_sampled);
+  assert.match(await details.getAttribute('#heatmap', 'src'), /^data:image\/png;base64,/);
+  assert.match(await details.textContent('#timeline .threshold-label'), /^threshold /);
   // The captured frame is the real one: the daemon's box overlaps the true face box at that time.
-  const frameIndex = Math.min(truth.face_mp4.boxes.length - 1, Math.round(rec.frame.t * truth.face_mp4.fps));
+  const frameIndex = Math.min(truth.face_mp4.boxes.length - 1, Math.round(drawn.t * truth.face_mp4.fps));
   const tb = truth.face_mp4.boxes[frameIndex][0];
   const db = expected[0].box;
   assert.ok(iou([db.x, db.y, db.w, db.h], tb) > 0.4, `daemon box ${JSON.stringify(db)} vs truth ${tb}`);
   assert.equal(await details.$eval('#main', (m) => m.dataset.jobId), rec.jobId);
-  assert.match(await details.textContent('#verdict'), new RegExp(badge.label.split(' ')[0], 'i'));
+  assert.match(await details.textContent('#verdict'), new RegExp(badge.label, 'i'));
   assert.match(await details.textContent('#model'), /Model:/);
   await shot(details, 'details-frames');
 
   // Check again: a fresh daemon job (nocache) for the same badge, shown without reopening.
-  await details.click('#again');
-  await waitFor(async () => {
-    const id = await details.$eval('#main', (m) => m.dataset.jobId);
-    const st = await details.$eval('#main', (m) => m.dataset.state);
-    return id && id !== rec.jobId && FINAL_STATES.includes(st);
-  }, { timeout: CHECK_TIMEOUT, interval: 500, what: 'check again' });
+  await checkAgain(details, rec.jobId, 'check again');
   assert.ok(FINAL_STATES.includes((await badgeOf(sitePage, '#same-video')).state));
   await details.close();
 
-  // Cross-origin video sent by URL: drawn over the video itself at the chosen time, two faces.
+  // Cross-origin video sent by URL: drawn over the daemon's own frame at the chosen time, two faces.
   const cross = await openDetails(sitePage, '#cross-video');
   const crec = await recordFor(cross.badge.id);
   const cj = await job(crec.jobId);
   const cd = await drawnBoxes(cross.details);
-  const t = await cross.details.evaluate(() => {
-    const v = document.getElementById('frame');
-    return Number(new URL(v.src).hash.replace('#t=', ''));
-  });
-  assertBoxesMatch(cd, boxesAt(cj.result.faces, t), 'cross-origin video');
+  assertBoxesMatch(cd, boxesAt(cj.result.faces, cd.t), 'cross-origin video');
+  assert.equal(await cross.details.$$eval('#tracks li', (l) => l.length), cj.result.faces.length);
   assert.equal(cd.rects.length, 2, 'two faces in two-faces.mp4');
   await cross.details.waitForTimeout(500);
   await shot(cross.details, 'details-url-video');
@@ -294,8 +313,9 @@ test('a video the daemon may not fetch: ERROR with the reason; an explicit click
   const rec = (await records()).find((r) => r.badgeId === b.id);
   assert.equal(rec.sent, 'url');
   assert.equal(rec.error.code, 'url_refused', JSON.stringify(rec.error));
-  assert.match(b.label, /^ERROR: refusing to fetch/, 'the badge says why');
-  assert.match(b.ariaLabel, /ERROR: /);
+  assert.equal(b.label, "CAN'T CHECK", 'a short word on the badge');
+  assert.match(b.ariaLabel, /points to this computer or a private network/, 'the tooltip says why in plain words');
+  assert.doesNotMatch(b.ariaLabel, /loopback|allow-list/);
   await shot(page, 'error-url-refused');
 
   // The same video through the context menu: frames unreadable, URL refused, so the worker tries a crop of
@@ -310,7 +330,8 @@ test('a video the daemon may not fetch: ERROR with the reason; an explicit click
     { menuItemId: 'deepsentry-check', mediaType: 'video', srcUrl: src, pageUrl: page.url(), frameId: 0, editable: false }, tab]);
   await waitFor(async () => {
     const x = await badgeOf(page, '#refused-video');
-    return x?.state === 'error' && /screenshot of the tab was not possible/.test(x.ariaLabel);
+    const r = (await records()).find((y) => y.badgeId === x?.id);
+    return x?.state === 'error' && /screenshot of the tab was not possible/.test(r?.error?.message || '');
   }, { timeout: 60000, what: 'explicit check tried the screenshot' });
   await page.close();
 });
@@ -357,8 +378,96 @@ test('popup: daemon status, model and recent results', async () => {
   await page.goto(`${EXT_ORIGIN}/popup.html`);
   await waitFor(() => page.$eval('#daemon', (e) => e.dataset.status === 'ok'), { what: 'popup status' });
   assert.match(await page.textContent('#model'), /Model:/);
-  const n = await page.$$eval('#recent li .state', (x) => x.length);
-  assert.ok(n >= 1, 'no recent results');
+  const pills = await page.$$eval('#recent li .state', (x) => x.map((e) => ({ text: e.textContent, h: e.getBoundingClientRect().height })));
+  assert.ok(pills.length >= 1, 'no recent results');
+  for (const p of pills) {
+    assert.doesNotMatch(p.text, /PAIR|OFFLINE|CHECKING/, 'only results are listed');
+    assert.ok(p.h < 24, `pill "${p.text}" wraps`);
+  }
+  const names = await page.$$eval('#recent li a', (x) => x.map((e) => e.textContent));
+  for (const n of names) assert.match(n, /^[^/]+ · (127\.0\.0\.1|localhost):\d+$/, `"${n}" starts with the file name`);
+  assert.match(await page.textContent('#model'), /threshold \d+%/);
   await shot(page, 'popup');
+  await page.close();
+});
+
+test('a 100 px image keeps its verdict word; a signed face-less image shows CONTENT CREDENTIALS', async () => {
+  const page = await browser.context.newPage();
+  await page.goto(`${sites.a}/small.html`);
+  const [small, signed] = await waitFinal(page, ['#small', '#signed']);
+  const sj = await job((await recordFor(small.id)).jobId);
+  const d = describeResult(sj.result, null);
+  assert.equal(small.state, d.state);
+  assert.equal(small.label, d.compact, `the 100 px badge says ${small.label}`);
+  assert.ok(['REAL', 'FAKE', 'UNSURE'].includes(small.label));
+  const clipped = await page.evaluate((id) => {
+    const t = document.getElementById(id).shadowRoot.querySelector('.text');
+    return t.scrollWidth > t.clientWidth + 1;
+  }, small.id);
+  assert.equal(clipped, false, 'verdict word cut off');
+  assert.equal(signed.state, 'content-credentials');
+  assert.equal(signed.label, 'CONTENT CREDENTIALS');
+  assert.match(signed.ariaLabel, /valid Content Credentials/);
+  await shot(page, 'small-and-credentials');
+  const { details } = await openDetails(page, '#signed');
+  assert.match(await details.textContent('#provenance-summary'), /valid Content Credentials/);
+  assert.match(await details.textContent('#provenance'), /Validation.*valid signature, but the signer is not one this computer trusts/);
+  await shot(details, 'details-credentials');
+  await details.close();
+  await page.close();
+});
+
+test('progress names its stage: queued checks say QUEUED, working ones the stage', async (t) => {
+  const sw = await serviceWorker(browser.context);
+  await sw.evaluate(() => chrome.storage.session.clear());
+  await setSettings(browser.context, { maxConcurrent: 1 });
+  t.after(() => setSettings(browser.context, { maxConcurrent: 2 }));
+  const page = await browser.context.newPage();
+  await page.addInitScript(() => {
+    window.stagesSeen = new Set();
+    new MutationObserver((records) => {
+      for (const r of records) {
+        const v = r.target.getAttribute?.('data-deepsentry-stage');
+        if (v) window.stagesSeen.add(v);
+      }
+    }).observe(document, { subtree: true, attributes: true, attributeFilter: ['data-deepsentry-stage'] });
+  });
+  await page.goto(`${sites.a}/index.html?b=stages`);
+  await waitFinal(page, ['#face-img', '#landscape', '#same-video', '#cross-video']);
+  const seen = await page.evaluate(() => [...window.stagesSeen]);
+  assert.ok(seen.includes('queued'), `stages seen: ${seen}`);
+  assert.ok(seen.some((s) => ['decoding', 'finding faces', 'scoring', 'fetching'].includes(s)), `stages seen: ${seen}`);
+  await page.close();
+});
+
+test('check again after the page was reloaded finishes; the report exports as HTML and PDF', async () => {
+  const page = await browser.context.newPage();
+  await page.goto(`${sites.a}/single.html?b=again`);
+  await waitFinal(page, ['#single']);
+  const { details, badge } = await openDetails(page, '#single');
+  const rec = await recordFor(badge.id);
+  await page.reload();                       // the badge the record names is gone
+  await checkAgain(details, rec.jobId, 'check again after reload');
+
+  const sha = (await records()).find((r) => r.id === rec.id).result.media.sha256;
+  const word = await details.textContent('#state');
+  const [html] = await Promise.all([details.waitForEvent('download'), details.click('#export-html')]);
+  assert.match(html.suggestedFilename(), /^deepsentry-report-[0-9a-f]{12}\.html$/);
+  const saved = path.join(tmpDir('ds-report-'), html.suggestedFilename());
+  await html.saveAs(saved);
+  assert.ok(fs.readFileSync(saved, 'utf8').includes(sha), 'the report names the SHA-256');
+  const opened = await browser.context.newPage();
+  await opened.goto(`file://${saved}`);
+  assert.equal(await opened.textContent('#verdict'), word);
+  assert.match(await opened.textContent('body'), new RegExp(sha));
+  await opened.setViewportSize({ width: 1280, height: 900 });
+  await shot(opened, 'report');
+  await opened.close();
+  const [pdf] = await Promise.all([details.waitForEvent('download'), details.click('#export-pdf')]);
+  const bytes = fs.readFileSync(await pdf.path());
+  assert.equal(bytes.subarray(0, 5).toString(), '%PDF-');
+  assert.ok(bytes.includes(Buffer.from(sha)), 'the PDF names the SHA-256');
+  assert.ok(bytes.includes(Buffer.from(`deepsentry report: ${word}`)), 'the PDF states the verdict');
+  await details.close();
   await page.close();
 });

@@ -179,6 +179,7 @@ export async function launch({ userDataDir = tmpDir('ds-chromium-'), zoom = 1 } 
     executablePath: CHROMIUM,
     headless: true,
     viewport: { width: 1280, height: 800 },
+    acceptDownloads: true,
     args: [`--disable-extensions-except=${EXT_DIR}`, `--load-extension=${EXT_DIR}`, '--no-sandbox', '--disable-gpu',
       '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run',
       '--disable-quic', '--autoplay-policy=no-user-gesture-required'],
@@ -237,7 +238,7 @@ export function badgeOf(page, selector) {
   }, selector);
 }
 
-export const FINAL_STATES = ['real', 'fake', 'uncertain', 'no-face', 'registered-synthetic'];
+export const FINAL_STATES = ['real', 'fake', 'uncertain', 'no-face', 'registered-synthetic', 'content-credentials'];
 
 /** Every badge host on the page. */
 export function allBadges(page) {

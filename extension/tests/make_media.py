@@ -7,6 +7,7 @@ Prints a JSON object with the true face boxes, so the test can compare against w
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -27,6 +28,8 @@ def main(out: Path) -> dict:
     icon = np.zeros((32, 32, 3), np.uint8)
     cv2.circle(icon, (16, 16), 12, (0, 140, 255), -1)
     cv2.imwrite(str(out / "icon.png"), icon)
+    # A face-less image with a valid C2PA manifest (C2PA conformance sample, see tests/fixtures/c2pa/README.md)
+    shutil.copy(Path(__file__).resolve().parents[2] / "tests/fixtures/c2pa/adobe-20220124-C.jpg", out / "signed.jpg")
     _, truth1 = face_clip(out / "face.mp4", seconds=2.0, fps=10, size=(480, 270), faces=1)
     _, truth2 = face_clip(out / "two-faces.mp4", seconds=2.0, fps=10, size=(720, 300), faces=2)
     return {

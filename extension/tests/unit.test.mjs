@@ -7,7 +7,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import '../src/shared/messages.js';
 import { DEFAULTS, hostMatches, siteAllowed, validateSettings } from '../src/shared/settings.js';
-import { boxesAt, describeResult } from '../src/shared/verdict.js';
+import { boxesAt, describeError, describeResult } from '../src/shared/verdict.js';
 import { EXT_ID, ROOT } from './harness.mjs';
 
 const M = globalThis.DeepsentryMessages;
@@ -78,6 +78,31 @@ test('verdict mapping, threshold override and provenance', () => {
     assert.equal(describeResult(res({ label: 'real', fake_prob: 0.1 }, { provenance: { verdict: v } })).state, 'registered-synthetic');
   }
   assert.equal(describeResult(res({ label: 'real', fake_prob: 0.1 }, { provenance: { verdict: 'c2pa_valid' } })).state, 'real');
+});
+
+test('graded words: never "REAL fake 16%", strength from the bands, credentials and small faces named', () => {
+  const words = (v, extra) => { const d = describeResult(res(v, extra)); return [d.state, d.word, d.compact, d.sentence]; };
+  assert.deepEqual(words({ label: 'fake', fake_prob: 0.998, threshold: 0.5, uncertain_band: [0.4, 0.6] }),
+    ['fake', 'LIKELY FAKE', 'FAKE', 'Strong evidence of manipulation']);
+  assert.deepEqual(words({ label: 'fake', fake_prob: 0.7, threshold: 0.5 }), ['fake', 'LIKELY FAKE', 'FAKE', 'Substantial evidence of manipulation']);
+  assert.deepEqual(words({ label: 'real', fake_prob: 0.16, threshold: 0.5 }), ['real', 'LIKELY REAL', 'REAL', 'Little evidence of manipulation']);
+  assert.deepEqual(words({ label: 'uncertain', fake_prob: 0.5 }).slice(0, 3), ['uncertain', 'UNCERTAIN', 'UNSURE']);
+  // a user threshold that makes 0.62 real: graded as real, not with the daemon's "fake" words
+  assert.equal(describeResult(res({ label: 'fake', fake_prob: 0.62, threshold: 0.5 }), 0.7).word, 'LIKELY REAL');
+  const small = describeResult({ faces: [], verdict: { label: 'no_faces', fake_prob: null, reason: 'faces_too_small' } });
+  assert.deepEqual([small.state, small.word], ['no-face', 'FACES TOO SMALL']);
+  const cr = describeResult({ faces: [], verdict: { label: 'no_faces', fake_prob: null }, provenance: { verdict: 'c2pa_valid', c2pa: { valid: true } } });
+  assert.deepEqual([cr.state, cr.word, cr.credentials], ['content-credentials', 'CONTENT CREDENTIALS', 'valid']);
+  const faceCr = describeResult(res({ label: 'real', fake_prob: 0.1 }, { provenance: { verdict: 'c2pa_valid', c2pa: { valid: true } } }));
+  assert.deepEqual([faceCr.state, faceCr.credentials], ['real', 'valid']);
+  const bad = describeResult(res({ label: 'real', fake_prob: 0.1 }, { provenance: { verdict: 'c2pa_invalid', c2pa: { valid: false } } }));
+  assert.match(bad.sentence, /Content Credentials that do not validate/);
+  assert.equal(describeResult({ media: { kind: 'frames', frames_sampled: 8 }, ...res({ label: 'real', fake_prob: 0.2 }) }).frames,
+    'Based on 8 frames captured by the browser.');
+  assert.equal(describeResult(res({ label: 'fake', fake_prob: 0.8, branches: { blend: 0.91, synthesis: 0.12 } })).branches,
+    'blend 91%, synthesis 12%');
+  assert.equal(describeError({ code: 'url_refused', message: 'refusing to fetch localhost' }).word, "CAN'T CHECK");
+  assert.doesNotMatch(describeError({ code: 'url_refused', message: 'x' }).sentence, /loopback|allow-list/);
 });
 
 test('boxes drawn at a time: nearest box per track, tracks absent then are left out', () => {

@@ -209,3 +209,45 @@ def test_verify_refuses_over_long_video_and_hides_its_temp_path(daemon, tmp_path
     text = r.text
     assert str(daemon.home) not in text and "/uploads/" not in text
     assert r.json()["result"]["source"] == "mine.png"
+
+
+# report -------------------------------------------------------------------------------------------
+def test_a_report_cannot_carry_script_and_malformed_results_are_400(daemon):
+    """``/v1/report`` renders what a client sends: every quoted string is escaped and the page carries a
+    CSP that lets nothing run; images must be base64 of an image whose header passes the limits, and any
+    other malformed result is a 400, never a 500 or a decode."""
+    evil = '"><script>alert(1)</script><img src=x onerror=alert(2)>'
+    _, jpg = cv2.imencode(".jpg", np.zeros((36, 64, 3), np.uint8))
+    result = {"media": {"kind": "video", "width": 64, "height": 36, "duration": 1.0, "sha256": "a" * 64,
+                        "frames_sampled": 1, "source_url": evil},
+              "faces": [{"track_id": 0, "boxes": [{"t": 0, "x": 1, "y": 1, "w": 10, "h": 10}], "fake_prob": 0.5,
+                         "frame_probs": [{"t": 0, "p": 0.5}], "branches": {evil: 0.4}}],
+              "thumbnails": [{"t": 0, "width": 64, "height": 36, "jpeg": base64.b64encode(jpg.tobytes()).decode()}],
+              "verdict": {"label": "uncertain", "fake_prob": 0.5, "threshold": 0.5, "uncertain_band": [0.4, 0.6]},
+              "model": {"name": evil, "version": evil},
+              "provenance": {"verdict": evil, "c2pa": {"state": evil, "signer": {"common_name": evil},
+                                                        "failures": [{"code": evil}]}}}
+    r = daemon.post("/v1/report", json={"result": result, "page_url": evil})
+    assert r.status_code == 200, r.text
+    page = r.text.lower()
+    assert "<script" not in page and "<img src=x" not in page
+    assert "default-src 'none'" in r.headers["Content-Security-Policy"]
+    assert "http-equiv=content-security-policy" in page
+    assert daemon.post("/v1/report?format=pdf", json={"result": result}).content.startswith(b"%PDF-")
+    bomb = base64.b64encode(_png_header(30000, 30000)).decode()
+    bad_results = [
+        {**result, "thumbnails": [{**result["thumbnails"][0], "jpeg": evil}]},           # not base64
+        {**result, "thumbnails": [{**result["thumbnails"][0], "jpeg": bomb}]},           # 900 Mpx in its header
+        {**result, "faces": [{**result["faces"][0], "heatmap": {"t": 0, "png": base64.b64encode(b"GIF89a").decode()}}]},
+        {**result, "faces": "x"}, {**result, "thumbnails": [{"t": "x"}]},
+        {**result, "verdict": {"label": "fake", "fake_prob": "high"}},
+        {**result, "faces": [{"boxes": [{"t": 0}]}]},                                       # a box without x, y, w, h
+        {**result, "media": {**result["media"], "sha256": evil}},
+        {**result, "faces": [result["faces"][0]] * 65},
+    ]
+    for fmt in ("html", "pdf"):
+        for bad_result in bad_results:
+            bad = daemon.post(f"/v1/report?format={fmt}", json={"result": bad_result})
+            assert bad.status_code == 400, (fmt, bad.text)
+            assert _error(bad)["code"] == "bad_request"
+    assert _error(daemon.post("/v1/report", json={"result": result, "media_duration": "long"}))["code"] == "bad_request"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from deepsentry.daemon.routes import analyze, jobs, meta, provenance
+from deepsentry.daemon.routes import analyze, jobs, meta, provenance, report
 
 ROUTES: list[tuple[str, str, Callable]] = [
     ("GET", "/v1/health", meta.health),
@@ -13,6 +13,7 @@ ROUTES: list[tuple[str, str, Callable]] = [
     ("POST", "/v1/analyze", analyze.analyze),
     ("POST", "/v1/verify", provenance.verify_route),
     ("POST", "/v1/generate", provenance.generate_route),
+    ("POST", "/v1/report", report.report_route),
     ("GET", "/v1/jobs/{job_id}", jobs.job_status),
     ("GET", "/v1/jobs/{job_id}/events", jobs.job_events),
     ("GET", "/v1/jobs/{job_id}/file", jobs.job_file),

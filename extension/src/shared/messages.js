@@ -11,16 +11,19 @@
 //                         -> {accepted: true} ; progress and result arrive as SW_TO_CS.UPDATE
 //   CS_TO_SW.GET_CONFIG   {} -> {autoMode, paused, siteAllowed, frameCount, minMediaSize, maxConcurrent}
 //   CS_TO_SW.OPEN_DETAILS {recordId} ; CS_TO_SW.OPEN_OPTIONS {} ; CS_TO_SW.PING_DAEMON {} -> {online, paired}
-//   SW_TO_CS.UPDATE       {badgeId, state, progress?, score?, label?, reason?, recordId?}
+//   SW_TO_CS.UPDATE       {badgeId, state, progress?, stage?, score?, reason?, recordId?, word?, compact?,
+//                          sentence?, credentials?: 'valid'|'invalid', frames?: string}
+//                         (word/compact/sentence: the graded wording of shared/wording.js; reason: plain words)
 //   SW_TO_CS.CONFIG_CHANGED {config} ; SW_TO_CS.DAEMON_BACK {}
 //   SW_TO_CS.CHECK_TARGET {menuItemId, mediaType, srcUrl?, linkUrl?, pageUrl}
-//   SW_TO_CS.RECHECK      {badgeId}
+//   SW_TO_CS.RECHECK      {badgeId} -> {ok: false} when the page no longer has that badge (reloaded)
 //   UI_TO_SW.STATUS       {} -> {online, paired, info?, error?}
 //   UI_TO_SW.TEST_CONNECTION {daemonUrl?, token?} -> {ok, state, message, info?}
 //   UI_TO_SW.PAIR         {daemonUrl, code} -> {ok, message}
 //   UI_TO_SW.GET_RESULT   {recordId} -> record | null
 //   UI_TO_SW.CHECK_AGAIN  {recordId} -> {ok}
 //   UI_TO_SW.RECENT       {} -> [record summaries]
+//   UI_TO_SW.EXPORT_REPORT {recordId, format: 'html'|'pdf'} -> {ok, name?, mime?, base64?, message?}
 (function define(root) {
   const freeze = Object.freeze;
   root.DeepsentryMessages = {
@@ -45,6 +48,7 @@
       GET_RESULT: 'ui-sw-get-result',
       CHECK_AGAIN: 'ui-sw-check-again',
       RECENT: 'ui-sw-recent',
+      EXPORT_REPORT: 'ui-sw-export-report',
     }),
     // Badge states: the exact lower-case values of the badge host's data-deepsentry-state attribute.
     STATES: freeze({
@@ -55,6 +59,7 @@
       UNCERTAIN: 'uncertain',
       NO_FACE: 'no-face',
       REGISTERED_SYNTHETIC: 'registered-synthetic',
+      CONTENT_CREDENTIALS: 'content-credentials',   // no face, but a valid C2PA manifest
       DAEMON_OFFLINE: 'daemon-offline',
       UNPAIRED: 'unpaired',
       ERROR: 'error',
@@ -69,10 +74,11 @@
     [S.FAKE]: freeze({ text: 'FAKE', icon: '\u2716' }),
     [S.UNCERTAIN]: freeze({ text: 'UNCERTAIN', icon: '?' }),
     [S.NO_FACE]: freeze({ text: 'NO FACE', icon: '\u2205' }),
-    [S.REGISTERED_SYNTHETIC]: freeze({ text: 'REGISTERED SYNTHETIC', icon: '\u2699' }),
-    [S.DAEMON_OFFLINE]: freeze({ text: 'DAEMON OFFLINE', icon: '\u26A0' }),
-    [S.UNPAIRED]: freeze({ text: 'PAIR DEEPSENTRY', icon: '\u21C6' }),
-    [S.ERROR]: freeze({ text: 'ERROR', icon: '!' }),
+    [S.REGISTERED_SYNTHETIC]: freeze({ text: 'REGISTERED SYNTHETIC', icon: '\u2699', compact: 'SYNTHETIC' }),
+    [S.CONTENT_CREDENTIALS]: freeze({ text: 'CONTENT CREDENTIALS', icon: '\u2611', compact: 'CREDENTIALS' }),
+    [S.DAEMON_OFFLINE]: freeze({ text: 'DAEMON OFFLINE', icon: '\u26A0', compact: 'OFFLINE' }),
+    [S.UNPAIRED]: freeze({ text: 'PAIR DEEPSENTRY', icon: '\u21C6', compact: 'PAIR' }),
+    [S.ERROR]: freeze({ text: "CAN'T CHECK", icon: '!' }),
   });
   freeze(root.DeepsentryMessages);
 })(globalThis);

@@ -43,7 +43,8 @@ export class DaemonClient {
       });
     } catch (err) {
       if (signal?.aborted) throw err;
-      throw new DaemonError(`The deepsentry daemon at ${this.base} is not reachable`, { state: STATES.DAEMON_OFFLINE, code: 'offline' });
+      throw new DaemonError(`No deepsentry daemon answers at ${this.base}. Start it with \`deepsentry serve\`; if it runs on `
+        + 'another port, `deepsentry pair` prints its address: put that in the daemon URL', { state: STATES.DAEMON_OFFLINE, code: 'offline' });
     }
     return resp;
   }
@@ -64,6 +65,21 @@ export class DaemonClient {
   analyze(body, query = {}) {
     const qs = new URLSearchParams(Object.entries(query).filter(([, v]) => v).map(([k]) => [k, '1'])).toString();
     return this.json('/v1/analyze' + (qs ? `?${qs}` : ''), { method: 'POST', body, timeoutMs: 120000 });
+  }
+
+  /** A shareable report of a result: {name, mime, base64} of the HTML or PDF file the daemon writes. */
+  async report(body, format = 'html') {
+    const resp = await this.request(`/v1/report?format=${format}`, { method: 'POST', body, timeoutMs: 60000 });
+    if (!resp.ok) {
+      let data = null;
+      try { data = await resp.json(); } catch { /* not JSON */ }
+      throw errorFromResponse(resp.status, data);
+    }
+    const bytes = new Uint8Array(await resp.arrayBuffer());
+    const name = /filename="([^"]+)"/.exec(resp.headers.get('content-disposition') || '')?.[1] || `deepsentry-report.${format}`;
+    let bin = '';
+    for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+    return { name, mime: resp.headers.get('content-type') || 'application/octet-stream', base64: btoa(bin) };
   }
 
   job(id) { return this.json(`/v1/jobs/${encodeURIComponent(id)}`, { timeoutMs: 10000 }); }
@@ -137,6 +153,13 @@ export function errorFromResponse(status, data) {
   const err = data?.error || {};
   const message = err.message || `The daemon answered HTTP ${status}`;
   const code = err.code || `http_${status}`;
+  if (status === 401 && code === 'bad_code') {
+    return new DaemonError('That is not the code the daemon shows now. Run `deepsentry pair` in a terminal and type the '
+      + 'XXXX-XXXX code it prints', { state: STATES.ERROR, code, status });
+  }
+  if (status === 429 && code === 'rate_limited') {
+    return new DaemonError('Too many wrong codes: wait a minute, then type the code `deepsentry pair` prints', { code, status });
+  }
   if (status === 401) {
     return new DaemonError('The daemon rejected the token: pair again in the options', { state: STATES.UNPAIRED, code, status });
   }

@@ -4,7 +4,10 @@
 //   order        record ids, oldest first (pruned to MAX_RECORDS)
 //   sent         the last requests sent to the daemon: {kind: 'frames'|'bytes'|'url'|'screenshot', ...}
 
-const MAX_RECORDS = 60;
+const MAX_RECORDS = 40;
+// chrome.storage.session holds 10 MB. A result with its frames and heatmaps is a few hundred kB, so when
+// a write does not fit, the oldest records are dropped (a dozen at a time) until it does.
+const DROP_ON_FULL = 12;
 const MAX_SENT = 100;
 let chain = Promise.resolve();
 
@@ -43,8 +46,27 @@ export function putRecord(rec) {
     const drop = next.length > MAX_RECORDS ? next.splice(0, next.length - MAX_RECORDS) : [];
     const set = { [`rec:${rec.id}`]: rec, order: next };
     if (rec.final && rec.sha256) set[`hash:${rec.sha256}`] = rec.id;
-    await chrome.storage.session.set(set);
     if (drop.length) await chrome.storage.session.remove(drop.map((id) => `rec:${id}`));
+    for (;;) {
+      try {
+        await chrome.storage.session.set(set);
+        return;
+      } catch (err) {
+        if (next.length <= 1 || !/quota/i.test(String(err?.message || err))) throw err;
+        const older = next.splice(0, Math.min(DROP_ON_FULL, next.length - 1));
+        set.order = next;
+        await chrome.storage.session.remove(older.map((id) => `rec:${id}`));
+      }
+    }
+  });
+}
+
+/** Merge a few fields into a stored record (progress while a check runs); a no-op if it is gone. */
+export function patchRecord(id, fields) {
+  return serial(async () => {
+    const k = `rec:${id}`;
+    const rec = (await chrome.storage.session.get(k))[k];
+    if (rec && !rec.final) await chrome.storage.session.set({ [k]: { ...rec, ...fields } });
   });
 }
 
