@@ -97,6 +97,10 @@ class Settings:
     ledger_contract: str | None = None           # pin the registry contract's address (else deployed once)
     fault_point: str | None = None               # crash tests only: kill node and process at this point of a
                                                  # registration ("journaled", "sent", "registered")
+    anvil_path: str | None = None                # the anvil binary to run (else found in node_modules or PATH)
+    wm_refine: str | None = None                 # watermark refinement steps on every video key frame
+                                                 # (checked where it is used; None: the device's budget)
+    wm_threads: int | None = None                # threads reading and writing watermarked video (None: CPUs, <= 4)
 
     @property
     def token_path(self) -> Path:
@@ -130,6 +134,9 @@ _ENV = {
     "ledger_chain_id": ("DEEPSENTRY_LEDGER_CHAIN_ID", int),
     "ledger_contract": ("DEEPSENTRY_LEDGER_CONTRACT", str),
     "fault_point": ("DEEPSENTRY_FAULT_POINT", str),
+    "anvil_path": ("DEEPSENTRY_ANVIL", str),
+    "wm_refine": ("DEEPSENTRY_WM_REFINE", str),
+    "wm_threads": ("DEEPSENTRY_WM_THREADS", int),
 }
 
 

@@ -74,7 +74,7 @@ class Scorer:
         return label_for(float(p), self.cfg.threshold, self.cfg.uncertain_band)
 
     # ------------------------------------------------------------------ scoring
-    def _features(self, crops) -> list["torch.Tensor"]:
+    def _features(self, crops) -> list:
         """Frame features of the crops, one (N, D) tensor per test-time view (``model.tta_views``)."""
         import torch
 

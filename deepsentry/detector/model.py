@@ -15,7 +15,7 @@ alignment — lives in ``DetectorCfg`` and is saved inside the weights file, wit
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -27,7 +27,6 @@ import torch.nn.functional as F
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from deepsentry.errors import BadRequest, ModelUnavailable
-from deepsentry.media import sha256_file
 
 FORMAT_VERSION = 1
 

@@ -188,36 +188,25 @@ def train(opts: TrainOptions) -> dict:
         torch.set_num_threads(prev_threads)
 
 
-def _train(opts: TrainOptions) -> dict:
-    import torch
-    from torch.utils.data import DataLoader
-
-    from deepsentry.detector.data import (BRANCHES, TrackDataset, collate_tracks, extract_video_tracks,
-                                          family_branch, find_video_dataset, load_images, read_index,
-                                          read_indexes)
-    from deepsentry.detector.model import create_detector, save_weights
-    from deepsentry.detector.sbi import cache_landmarks
-
-    t_start = time.time()
-    device = resolve_device(opts.device)
-    torch.manual_seed(opts.seed)
-    np.random.seed(opts.seed)
-    random.seed(opts.seed)
-    out = Path(opts.out)
-    run_dir = Path(opts.run_dir) if opts.run_dir else out.parent
-    run_dir.mkdir(parents=True, exist_ok=True)
+def _initial_model(opts: TrainOptions):
+    """The registered architecture, from ImageNet weights with ``pretrained``, then ``init``'s weights."""
+    from deepsentry.detector.model import create_detector, load_weights
 
     model = create_detector(opts.arch, pretrained=opts.pretrained, input_size=opts.input_size,
                             crop_shift=opts.crop_shift, view_scale=TRAIN_VIEW_SCALE, tta_flip=opts.tta_flip)
     if opts.init:
-        from deepsentry.detector.model import load_weights
-
         init_model, _ = load_weights(Path(opts.init))
         if init_model.cfg.arch != model.cfg.arch:
             raise BadRequest(f"--init {opts.init} is a {init_model.cfg.arch}, not a {model.cfg.arch}")
         model.load_state_dict(init_model.state_dict())
         _log(f"initialised from {opts.init}")
-    cfg = model.cfg
+    return model
+
+
+def _read_data(opts: TrainOptions, cfg, run_dir: Path):
+    """(the index files, the folder their paths are relative to, rows) of every ``--data``; a video
+    dataset folder's face tracks are extracted into ``run_dir`` once."""
+    from deepsentry.detector.data import extract_video_tracks, find_video_dataset, read_index, read_indexes
 
     datas = [Path(d) for d in opts.data] if isinstance(opts.data, (list, tuple)) else [Path(opts.data)]
     indexes = []
@@ -230,8 +219,31 @@ def _train(opts: TrainOptions) -> dict:
             index = extract_video_tracks(find_video_dataset(data), cfg, run_dir / f"video_crops_{data.name}",
                                          progress=opts.progress)
         indexes.append(index)
+    root, rows = (indexes[0].parent, read_index(indexes[0])) if len(indexes) == 1 else read_indexes(indexes)
+    return indexes, root, rows
+
+
+def _train(opts: TrainOptions) -> dict:
+    import torch
+    from torch.utils.data import DataLoader
+
+    from deepsentry.detector.data import BRANCHES, TrackDataset, collate_tracks, family_branch, load_images
+    from deepsentry.detector.model import save_weights
+    from deepsentry.detector.sbi import cache_landmarks
+
+    t_start = time.time()
+    device = resolve_device(opts.device)
+    torch.manual_seed(opts.seed)
+    np.random.seed(opts.seed)
+    random.seed(opts.seed)
+    out = Path(opts.out)
+    run_dir = Path(opts.run_dir) if opts.run_dir else out.parent
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+    model = _initial_model(opts)
+    cfg = model.cfg
+    indexes, root, rows = _read_data(opts, cfg, run_dir)
     index = indexes[0]
-    root, rows = (index.parent, read_index(index)) if len(indexes) == 1 else read_indexes(indexes)
     if opts.exclude_source:
         rows = [r for r in rows if r.source not in set(opts.exclude_source)]
     train_rows = [r for r in rows if r.split == "train"

@@ -44,8 +44,10 @@ def find_anvil() -> Path:
     Order: ``$DEEPSENTRY_ANVIL``; ``node_modules/@foundry-rs/anvil-<os>-<arch>/bin/anvil`` in the nearest
     ``node_modules`` above this package or the cwd; ``anvil`` on PATH (e.g. a foundryup install).
     """
+    from deepsentry.settings import load_settings
+
     candidates: list[Path] = []
-    env = os.environ.get("DEEPSENTRY_ANVIL")
+    env = load_settings().anvil_path
     if env:
         candidates.append(Path(env))
     exe = "anvil.exe" if platform.system() == "Windows" else "anvil"

@@ -232,6 +232,42 @@ def _open_for_decode(path, info: MediaInfo, limits: Limits):
     return container, stream
 
 
+def _drain(s, stream, gop: list) -> Iterator[Frame]:
+    """The held-back packets of the last GOP, then the decoder's buffered frames, until the sampler is done."""
+    import av
+
+    for p in gop:
+        yield from s.decode(p)
+        if s.done:
+            return
+    try:
+        for frame in stream.codec_context.decode(None):
+            picked = s._pick(frame)
+            if picked is not None:
+                s.yielded += 1
+                yield picked
+                if s.done:
+                    return
+    except (av.FFmpegError, EOFError):
+        pass
+
+
+def _report_end(s, info: MediaInfo, path, targets) -> None:
+    """A video that ended before the sampler was done: corrupt if nothing decoded, else logged."""
+    if s.errors:
+        if s.yielded == 0:
+            raise MediaDecodeError(f"corrupt {info.format.upper()} video data: {s.first_error}",
+                                   details={"format": info.format, "bad_packets": s.errors})
+        log.warning("%s: %d damaged packet(s) skipped (%s); %d frames sampled", path, s.errors,
+                    s.first_error, s.yielded)
+    if s.yielded == 0:
+        raise MediaDecodeError(f"no frame of the {info.format.upper()} video could be decoded",
+                               details={"format": info.format})
+    if targets is not None:
+        log.info("%s: stream ended at sample %d of %d (header duration %.2f s)", path, s.yielded,
+                 s.n_targets, info.duration or 0.0)
+
+
 def iter_frames(path: str | os.PathLike, info: MediaInfo, limits: Limits, fps: float, max_frames: int,
                 start: float) -> Iterator[Frame]:
     """Decode front to back and yield the frames nearest the planned times.
@@ -299,32 +335,9 @@ def iter_frames(path: str | os.PathLike, info: MediaInfo, limits: Limits, fps: f
             s.errors += 1
             s.first_error = s.first_error or exc
         if gop and not s.done:                         # demuxer stopped without its flush packet
-            for p in gop:
-                yield from s.decode(p)
-                if s.done:
-                    return
-            try:
-                for frame in stream.codec_context.decode(None):
-                    picked = s._pick(frame)
-                    if picked is not None:
-                        s.yielded += 1
-                        yield picked
-                        if s.done:
-                            return
-            except (av.FFmpegError, EOFError):
-                pass
-        if s.errors:
-            if s.yielded == 0:
-                raise MediaDecodeError(f"corrupt {info.format.upper()} video data: {s.first_error}",
-                                       details={"format": info.format, "bad_packets": s.errors})
-            log.warning("%s: %d damaged packet(s) skipped (%s); %d frames sampled", path, s.errors,
-                        s.first_error, s.yielded)
-        if s.yielded == 0:
-            raise MediaDecodeError(f"no frame of the {info.format.upper()} video could be decoded",
-                                   details={"format": info.format})
-        if not s.done and targets is not None:
-            log.info("%s: stream ended at sample %d of %d (header duration %.2f s)", path, s.yielded,
-                     s.n_targets, info.duration or 0.0)
+            yield from _drain(s, stream, gop)
+        if not s.done:
+            _report_end(s, info, path, targets)
     finally:
         if dropped:
             log.debug("%s: %d GOPs skipped without decoding", path, dropped)

@@ -183,4 +183,4 @@ def render_html(report) -> str:
         + "<h2>Known limits</h2><ul>" + "".join(f"<li>{esc(x)}</li>" for x in W.KNOWN_LIMITS) + "</ul>"
         + "<details><summary>Technical details: the full result</summary><pre>"
         + esc(json.dumps(raw, indent=2, default=str)) + "</pre></details>"
-        + f"<p class=muted>Made by deepsentry on the user's own computer; nothing was uploaded.</p></main></body></html>")
+        + "<p class=muted>Made by deepsentry on the user's own computer; nothing was uploaded.</p></main></body></html>")

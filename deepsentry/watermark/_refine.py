@@ -33,7 +33,6 @@ at margin 9 (twice the time): 578. A step costs the same, but a key frame now ra
 
 from __future__ import annotations
 
-import os
 
 import numpy as np
 
@@ -72,7 +71,9 @@ def video_policy() -> tuple[int, int]:
     budget: the first key frame of each polarity, then at most one more per CPU_EVERY frames on average
     (4 steps on a video key frame cost ~4.3 s at any frame size on this 2-core CPU; on a static
     background the two refined residuals serve the whole clip, see ``FrameMarker``)."""
-    env = os.environ.get("DEEPSENTRY_WM_REFINE", "").strip()
+    from deepsentry.settings import load_settings
+
+    env = (load_settings().wm_refine or "").strip()
     if env:
         try:
             steps = int(env)

@@ -61,9 +61,11 @@ def _threads() -> int:
     """Threads for reading frames in parallel and for the video codecs: DEEPSENTRY_WM_THREADS, else
     the CPU count up to 4. Each network run itself is single-threaded (FFT workers=1: on this
     problem size more FFT workers did not help; whole frames in parallel do)."""
-    env = os.environ.get("DEEPSENTRY_WM_THREADS")
+    from deepsentry.settings import load_settings
+
+    env = load_settings().wm_threads
     if env:
-        return max(1, int(env))
+        return max(1, env)
     return max(1, min(4, os.cpu_count() or 1))
 
 

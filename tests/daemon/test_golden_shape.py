@@ -1,0 +1,62 @@
+"""The API's JSON keeps its shape: one analysis (with and without explain), one verify and one error
+answer of a real daemon are reduced to their shape (every key, and the JSON type at each place) and
+compared with the shapes recorded in ``tests/golden/``. A refactor that renames, drops or retypes a
+field fails here; an intended change rewrites the file with ``DEEPSENTRY_UPDATE_GOLDEN=1``."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.daemon.media_files import make_all
+
+GOLDEN = Path(__file__).resolve().parents[1] / "golden"
+
+
+def shape(obj):
+    if isinstance(obj, dict):
+        return {k: shape(v) for k, v in sorted(obj.items())}
+    if isinstance(obj, list):
+        return [shape(obj[0])] if obj else []
+    if isinstance(obj, bool):
+        return "bool"
+    if isinstance(obj, (int, float)):
+        return "number"
+    if isinstance(obj, str):
+        return "string"
+    return "null"
+
+
+def check(name: str, obj) -> None:
+    path = GOLDEN / f"{name}.json"
+    got = shape(obj)
+    if os.environ.get("DEEPSENTRY_UPDATE_GOLDEN") == "1":
+        path.write_text(json.dumps(got, indent=1, sort_keys=True) + "\n")
+    assert got == json.loads(path.read_text()), f"{name}: the API's JSON changed shape (see {path})"
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    return make_all(tmp_path_factory.mktemp("goldenmedia"))
+
+
+def test_analysis_verify_and_error_answers_keep_their_shape(daemon, files):
+    clip = files["clip"].read_bytes()
+    r = daemon.post("/v1/analyze?wait=1&nocache=1", files={"file": ("one.mp4", clip)})
+    assert r.status_code == 200
+    job = r.json()
+    job["result"].pop("timings")                 # per-stage timings are informative, their keys may grow
+    check("analyze_job", job)
+    r = daemon.post("/v1/analyze?wait=1&nocache=1&explain=1&provenance=false", files={"file": ("one.mp4", clip)})
+    explained = r.json()["result"]
+    explained.pop("timings")
+    check("analyze_explain_result", explained)
+    v = daemon.post("/v1/verify?wait=1", files={"file": ("one.mp4", clip)})
+    assert v.status_code == 200
+    check("verify_job", v.json())
+    e = daemon.post("/v1/analyze?wait=1", files={"file": ("random.bin", files["random"].read_bytes())})
+    assert e.status_code == 415
+    check("error", e.json())
