@@ -285,6 +285,13 @@ test('layout: compact badge keeps its word on a 100 px image, overlays avoided, 
     assert.match(b.ariaLabel, new RegExp(update.word));
   }
   await shot(p, 'compact-badge');
+  // Media below the fold wait, and say so, instead of showing "CHECKING 0%".
+  const below = await waitFor(() => p.evaluate(() => {
+    const h = document.getElementById(document.getElementById('below').getAttribute('data-deepsentry-badge'));
+    return h ? { state: h.getAttribute('data-deepsentry-state'), stage: h.getAttribute('data-deepsentry-stage'),
+      label: h.getAttribute('data-deepsentry-label') } : null;
+  }), { what: 'badge below the fold' });
+  assert.deepEqual(below, { state: 'checking', stage: 'waiting', label: 'WAITING' });
   // The custom player's title bar covers the top-left corner: the badge takes the top-right one.
   const pv = await waitFor(async () => { const b = await badgeOf(p, '#player-video'); return b?.state ? b : null; }, { what: 'player badge' });
   assert.ok(pv.host.x > pv.media.x + pv.media.w / 2, `badge at x ${pv.host.x} sits under the title bar`);
