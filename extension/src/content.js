@@ -6,7 +6,7 @@
   if (globalThis.deepsentryContentLoaded) return;
   globalThis.deepsentryContentLoaded = true;
 
-  const { CS_TO_SW, SW_TO_CS, STATES, STATE_TEXT } = globalThis.DeepsentryMessages;
+  const { CS_TO_SW, SW_TO_CS, STATES, STATE_TEXT, STAGE_WORDS } = globalThis.DeepsentryMessages;
   const FINAL = new Set([STATES.REAL, STATES.FAKE, STATES.UNCERTAIN, STATES.NO_FACE, STATES.REGISTERED_SYNTHETIC,
     STATES.CONTENT_CREDENTIALS]);
   const RETRYABLE = new Set([STATES.DAEMON_OFFLINE, STATES.UNPAIRED, STATES.ERROR]);
@@ -14,11 +14,6 @@
   const INSET = 6;
   const COMPACT_BELOW = 150;          // media narrower than this (CSS px) get the one-word badge
   const COMPACT_MAX_W = 200;          // a compact badge is as wide as its one word needs, never cut
-  const STAGE_WORDS = {
-    queued: 'waiting for its turn', waiting: 'will check when it scrolls into view', starting: 'starting',
-    fetching: 'downloading', decoding: 'reading frames', 'finding faces': 'finding faces', scoring: 'scoring faces',
-    capturing: 'reading frames in the browser',
-  };
 
   let config = { autoMode: false, paused: true, siteAllowed: false, frameCount: 8, minMediaSize: 96, paired: false };
   let nextId = 1;

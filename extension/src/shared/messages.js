@@ -80,5 +80,11 @@
     [S.UNPAIRED]: freeze({ text: 'PAIR DEEPSENTRY', icon: '\u21C6', compact: 'PAIR' }),
     [S.ERROR]: freeze({ text: "CAN'T CHECK", icon: '!' }),
   });
+  // What each checking stage (data-deepsentry-stage; the daemon's job stages and the browser's own) means.
+  root.DeepsentryMessages.STAGE_WORDS = freeze({
+    queued: 'waiting for its turn', waiting: 'will check when it scrolls into view', starting: 'starting',
+    fetching: 'downloading', decoding: 'reading frames', 'finding faces': 'finding faces', scoring: 'scoring faces',
+    capturing: 'reading frames in the browser', done: 'done',
+  });
   freeze(root.DeepsentryMessages);
 })(globalThis);

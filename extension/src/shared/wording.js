@@ -90,12 +90,6 @@ export const ERROR_WORDS = Object.freeze({
 
 const GENERIC_ERROR = ["CAN'T CHECK", 'The check did not finish. Click the badge to try again.'];
 
-export const STAGE_WORDS = Object.freeze({
-  queued: 'waiting for its turn', waiting: 'will check when it scrolls into view', starting: 'starting',
-  fetching: 'downloading', decoding: 'reading frames', 'finding faces': 'finding faces', scoring: 'scoring faces',
-  capturing: 'reading frames in the browser', done: 'done',
-});
-
 /** 0.998 reads ">99%", 0.004 "<1%": a rounded 100% or 0% claims a certainty the model does not have. */
 export function percent(p) {
   if (typeof p !== 'number') return '–';
