@@ -40,7 +40,7 @@ def score(weights: Path | None, data: list[Path], split: str) -> list[dict]:
     for d in data:
         index = d / "index.csv"
         fam = families(index)
-        res = evaluate_index(index, scorer=scorer, split=split)
+        res = evaluate_index(index, scorer=scorer, split=split).metrics
         for it in res["items"]:
             label = it["label"]
             family = "real: " + it["source"] if label == "real" else fam[it["path"]]

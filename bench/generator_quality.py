@@ -173,7 +173,7 @@ def _detector_score(path: Path, settings=None, _cache={}):
         if an.scorer is None:
             return "n/a (no detector weights installed)"
         r = an.analyze_file(path)
-        return {"verdict": r.get("verdict"), "model": (an.model_info() or {}).get("version")}
+        return {"verdict": r.verdict.to_json(), "model": an.model_info().version}
     except Exception as exc:  # noqa: BLE001
         return f"n/a ({type(exc).__name__}: {exc})"
 
@@ -195,7 +195,8 @@ def quality(out_dir: Path, runs: Path) -> dict:
     from deepsentry.generator.consent import create_consent, read_image
     from deepsentry.generator.swap import prepare_source, swap_frame
     from deepsentry.generator.tracking import follow
-    from deepsentry.ledger import KeyStore, open_registry
+    from deepsentry.keys import KeyStore
+    from deepsentry.ledger import open_registry
     from deepsentry.provenance import verify
     from deepsentry.settings import load_settings
     from tests.generator.media import driver_clip, other_person, save_png

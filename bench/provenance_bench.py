@@ -56,7 +56,7 @@ def _video(tmp: Path, s, client) -> None:
     t = time.perf_counter()
     rep = verify(tmp / "crf28.mp4", s, client)
     print(f"verify CRF 28 re-encode (hash miss, no C2PA, watermark + fingerprint): {time.perf_counter() - t:.2f} s "
-          f"-> {rep.verdict} (id {rep.watermark and rep.watermark['id']} vs {receipt.watermark_id}, "
+          f"-> {rep.verdict} (id {rep.watermark and rep.watermark.id} vs {receipt.watermark_id}, "
           f"similarity {rep.fingerprint_similarity})")
 
 
@@ -71,7 +71,8 @@ def main() -> int:
 
     import cv2
 
-    from deepsentry.ledger import KeyStore, open_registry
+    from deepsentry.keys import KeyStore
+    from deepsentry.ledger import open_registry
     from deepsentry.provenance import allocate_watermark_id, finalize, verify
     from deepsentry.settings import load_settings
     from tests.mediautil import astronaut

@@ -45,7 +45,7 @@ def _measure(clip: str, threads: int, runs: int, q) -> None:
         t = time.perf_counter()
         res = analyzer.analyze_file(clip)
         walls.append(time.perf_counter() - t)
-    q.put({"median_s": statistics.median(walls), "runs_s": walls, "timings": res["timings"]})
+    q.put({"median_s": statistics.median(walls), "runs_s": walls, "timings": dict(res.timings)})
 
 
 def main() -> int:

@@ -73,7 +73,7 @@ def main() -> int:
         for k in args.key_every:
             settings = load_settings(device="cpu", face_key_every=k)
             t = time.perf_counter()
-            res = evaluate_folder(folder, scorer, settings=settings, analyzer=Analyzer(settings, scorer=scorer))
+            res = evaluate_folder(folder, scorer, settings=settings, analyzer=Analyzer(settings, scorer=scorer)).metrics
             took = time.perf_counter() - t
             print(f"key frames every {k}: {res['n']} clips with a face ({res['no_face']['count']} without), "
                   f"video AUC {res['auc']:.4f} (LSTM), {res['mean_of_frames']['auc']:.4f} (mean of frame "

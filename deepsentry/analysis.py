@@ -8,6 +8,7 @@ from pathlib import Path
 from collections.abc import Callable
 from typing import Any
 
+from deepsentry.detector.result import AnalysisResult
 from deepsentry.errors import DeepsentryError
 
 log = logging.getLogger("deepsentry.daemon")
@@ -27,27 +28,24 @@ def provenance_block(path: Path, settings, **verify_kw: Any) -> dict[str, Any]:
 
 
 def analyze_with_provenance(analyzer, path: Path, provenance: Callable[[Path], dict] | None, *,
-                            progress=None, explain: bool = False, source_url: str | None = None) -> dict[str, Any]:
-    """``analyzer.analyze_file(path)`` with ``result["provenance"] = provenance(path)`` (None without one).
+                            progress=None, explain: bool = False, source_url: str | None = None) -> AnalysisResult:
+    """``analyzer.analyze_file(path)`` with its ``provenance`` set to ``provenance(path)`` (None without one).
 
     The provenance check (hash, C2PA, watermark) runs on a second thread while the detector works: they
     share no state, and the watermark reader spends its time in NumPy's FFT and the detector in torch,
     both outside the GIL, so the answer comes after the longer of the two instead of after both."""
     if provenance is None:
-        result = analyzer.analyze_file(path, progress=progress, explain=explain, source_url=source_url)
-        result["provenance"] = None
-        return result
+        return analyzer.analyze_file(path, progress=progress, explain=explain, source_url=source_url)
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(1, thread_name_prefix="deepsentry-provenance") as pool:
         pending = pool.submit(provenance, path)
         result = analyzer.analyze_file(path, progress=progress, explain=explain, source_url=source_url)
-        result["provenance"] = pending.result()
-    return result
+        return result.with_provenance(pending.result())
 
 
 def analyze_target(settings, target: str, *, explain: bool = False, provenance: bool = True,
-                   progress=None, analyzer=None) -> dict[str, Any]:
+                   progress=None, analyzer=None) -> AnalysisResult:
     """A file path or an http(s) URL analysed as ``deepsentry check`` does: the URL through the SSRF
     guard and the media limits into a temporary folder that is removed afterwards."""
     import shutil

@@ -19,7 +19,8 @@ COMMAND_MODULES = (
     "deepsentry.daemon.cli",       # serve, pair, doctor, check, report
     "deepsentry.detector.cli",     # train, calibrate, eval
     "deepsentry.watermark.cli",    # watermark embed/detect
-    "deepsentry.ledger.cli",       # ledger node/…, keys
+    "deepsentry.keys.cli",         # keys init/import/show/trust
+    "deepsentry.ledger.cli",       # ledger node/…
     "deepsentry.provenance.cli",   # seal, verify
     "deepsentry.generator.cli",    # consent, generate
     "deepsentry.scan.cli",         # scan

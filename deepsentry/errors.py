@@ -97,6 +97,18 @@ class LedgerError(DeepsentryError):
     code, http_status = "ledger_error", 503
 
 
+class LedgerUnreachable(LedgerError):
+    """No node answers at the configured URL (after retries): writes queue in the outbox, reads say so."""
+
+    code, http_status = "ledger_unreachable", 503
+
+
+class AlreadyRegistered(LedgerError):
+    """The registry already holds a record for this content hash."""
+
+    code, http_status = "already_registered", 409
+
+
 class ConsentError(DeepsentryError):
     """The generator refuses: consent missing, invalid, expired, revoked, wrong mode or face mismatch."""
 

@@ -7,6 +7,10 @@ import json
 import shutil
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from deepsentry.detector.result import AnalysisResult
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -140,13 +144,17 @@ def doctor_report() -> dict:
             "cpu (no CUDA device visible; detection works, slower)")
     except Exception as exc:  # noqa: BLE001
         add("device", False, str(exc), "bash scripts/setup.sh")
-    try:
-        import facenet_pytorch
+    from deepsentry.errors import DeepsentryError
 
-        data = Path(facenet_pytorch.__file__).parent / "data"
+    try:
+        from deepsentry.detector.mtcnn import weights_dir
+
+        data = weights_dir()
         missing = [n for n in ("pnet.pt", "rnet.pt", "onet.pt") if not (data / n).exists()]
         add("mtcnn weights", not missing, str(data) if not missing else f"missing {missing}",
             "reinstall facenet-pytorch (the weights ship in its wheel)")
+    except DeepsentryError as exc:
+        add("mtcnn weights", False, exc.message, "pip install --no-deps facenet-pytorch==2.5.3")
     except ImportError:
         pass
     settings = load_settings()
@@ -155,7 +163,7 @@ def doctor_report() -> dict:
 
         scorer = load_scorer(settings.detector_weights, device="cpu")
         add("detector weights", scorer is not None,
-            f"{scorer.info().get('name')} {scorer.info().get('version')}" if scorer else "none installed",
+            f"{scorer.info().name} {scorer.info().version}" if scorer else "none installed",
             "train with `deepsentry train --data PATH` or reinstall the package (weights ship in "
             "deepsentry/detector/weights/)")
     except ModuleNotFoundError:
@@ -215,7 +223,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     if args.json:
-        print(json.dumps(result))
+        print(json.dumps(result.to_json()))
     else:
         print(format_summary(result))
     return 0
@@ -238,7 +246,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         bar, update = _progress_bar()
         try:
             result = analyze_target(_settings(args), target, explain=True, provenance=not args.no_provenance,
-                                    progress=update)
+                                    progress=update).to_json()
         finally:
             bar.close()
         url = target if "://" in target else None
@@ -255,27 +263,25 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def format_summary(result: dict) -> str:
-    m, v = result["media"], result["verdict"]
-    lines = [f"{m['kind']} {m.get('width')}x{m.get('height')}"
-             + (f", {m['duration']:.1f} s" if m.get("duration") else "")
-             + f", sha256 {m['sha256'][:16]}…"]
-    label = v["label"].upper().replace("_", " ")
-    if v.get("fake_prob") is not None:
-        lines.append(f"verdict: {label}  (fake probability {v['fake_prob']:.2f}, threshold {v['threshold']:.2f})")
-    elif v.get("reason") == "no_weights":
+def format_summary(result: AnalysisResult) -> str:
+    m, v = result.media, result.verdict
+    lines = [f"{m.kind} {m.width}x{m.height}" + (f", {m.duration:.1f} s" if m.duration else "")
+             + f", sha256 {m.sha256[:16]}…"]
+    label = v.label.upper().replace("_", " ")
+    if v.fake_prob is not None:
+        lines.append(f"verdict: {label}  (fake probability {v.fake_prob:.2f}, threshold {v.threshold:.2f})")
+    elif v.reason == "no_weights":
         lines.append("verdict: no score: no detector weights are installed (faces and tracks below are real)")
     else:
         lines.append(f"verdict: {label}")
-    for f in result["faces"]:
-        b = f["boxes"][0]
-        p = f"fake {f['fake_prob']:.2f}" if f["fake_prob"] is not None else "not scored"
-        lines.append(f"  face {f['track_id']}: {len(f['boxes'])} frames, first at t={b['t']:.2f}s "
-                     f"box ({b['x']:.0f},{b['y']:.0f},{b['w']:.0f}x{b['h']:.0f}), {p}")
-    if result.get("model"):
-        lines.append(f"model: {result['model'].get('name')} {result['model'].get('version')}")
-    prov = result.get("provenance")
-    if prov:
-        lines.append(f"provenance: {prov.get('verdict')}")
-    lines.append(f"time: {result['timings'].get('total_s', 0):.2f} s")
+    for f in result.faces:
+        b = f.boxes[0]
+        p = f"fake {f.fake_prob:.2f}" if f.fake_prob is not None else "not scored"
+        lines.append(f"  face {f.track_id}: {len(f.boxes)} frames, first at t={b.t:.2f}s "
+                     f"box ({b.x:.0f},{b.y:.0f},{b.w:.0f}x{b.h:.0f}), {p}")
+    if result.model:
+        lines.append(f"model: {result.model.name} {result.model.version}")
+    if result.provenance:
+        lines.append(f"provenance: {result.provenance.get('verdict')}")
+    lines.append(f"time: {result.timings.get('total_s', 0):.2f} s")
     return "\n".join(lines)

@@ -1,6 +1,7 @@
 """The OpenAPI 3.1 description of the daemon's routes (served at ``/v1/openapi.json``).
 
-A test checks that every route the app registers is described here, and nothing else.
+A test checks that every route the app registers is described here, and nothing else. The analysis
+result's schemas are generated from the records in ``deepsentry.detector.result``.
 """
 
 from __future__ import annotations
@@ -8,6 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from deepsentry import __version__
+from deepsentry.detector.result import AnalysisResult
+from deepsentry.records import json_schemas
 from deepsentry.settings import Settings
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
@@ -134,31 +137,9 @@ def spec(settings: Settings | None = None) -> dict[str, Any]:
                     "job_id": {"type": "string"}, "kind": {"enum": ["analyze", "verify", "generate"]},
                     "status": {"enum": ["queued", "running", "done", "error"]},
                     "progress": {"type": "number"}, "stage": {"type": "string"},
-                    "result": {"anyOf": [{"$ref": "#/components/schemas/Result"}, {"type": "object"}, {"type": "null"}]},
+                    "result": {"anyOf": [{"$ref": "#/components/schemas/AnalysisResult"}, {"type": "object"}, {"type": "null"}]},
                     "error": {"type": ["object", "null"]}}},
-                "Branches": {"type": "object", "description": "models with branches only: each branch's "
-                             "calibrated fake probability (blend: swaps, pasted edits, warps; synthesis: faces a "
-                             "generator made whole), beside the fused fake_prob",
-                             "additionalProperties": {"type": "number", "minimum": 0, "maximum": 1}},
-                "Result": {"type": "object", "required": ["media", "faces", "verdict", "model", "timings"], "properties": {
-                    "media": {"type": "object", "properties": {
-                        "kind": {"enum": ["video", "image", "frames"]}, "size": {"type": "integer"},
-                        "duration": {"type": ["number", "null"]}, "sha256": {"type": "string"},
-                        "width": {"type": "integer"}, "height": {"type": "integer"}}},
-                    "faces": {"type": "array", "items": {"type": "object", "properties": {
-                        "track_id": {"type": "integer"},
-                        "boxes": {"type": "array", "items": {"type": "object", "properties": {
-                            "t": {"type": "number"}, "x": {"type": "number"}, "y": {"type": "number"},
-                            "w": {"type": "number"}, "h": {"type": "number"}, "confidence": {"type": "number"}}}},
-                        "fake_prob": {"type": ["number", "null"]},
-                        "frame_probs": {"type": "array"},
-                        "branches": {"$ref": "#/components/schemas/Branches"}}}},
-                    "verdict": {"type": "object", "properties": {
-                        "label": {"enum": ["fake", "real", "uncertain", "no_faces"]},
-                        "fake_prob": {"type": ["number", "null"]}, "threshold": {"type": ["number", "null"]},
-                        "branches": {"$ref": "#/components/schemas/Branches"}}},
-                    "model": {"type": ["object", "null"]}, "model_status": {"enum": ["ready", "no_weights"]},
-                    "timings": {"type": "object"}, "provenance": {"type": ["object", "null"]}}},
+                **json_schemas(AnalysisResult),
             },
         },
     }

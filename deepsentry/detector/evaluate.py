@@ -12,13 +12,25 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from deepsentry.detector.metrics import draw_roc_png, summary
 from deepsentry.errors import BadRequest, ModelUnavailable
 from deepsentry.media import kind_from_name, load_image
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Metrics of one evaluation (JSON-able, what ``deepsentry eval --json`` prints) and the label/score
+    arrays behind each ROC curve (for ``--roc-png``; not JSON)."""
+
+    metrics: Mapping[str, Any]
+    curves: Mapping[str, tuple[np.ndarray, np.ndarray]]
 
 
 
@@ -44,7 +56,7 @@ def _scorer(weights: Path | None, device: str):
     return scorer
 
 
-def evaluate_index(index_csv: Path, scorer, split: str = "val", batch: int = 256) -> dict:
+def evaluate_index(index_csv: Path, scorer, split: str = "val", batch: int = 256) -> Evaluation:
     """Crop-level metrics of a crop index (rows of ``split``, or all with split='all')."""
     from deepsentry.detector.data import read_index
     from deepsentry.detector.model import model_view
@@ -76,9 +88,9 @@ def evaluate_index(index_csv: Path, scorer, split: str = "val", batch: int = 256
     res["labels"] = {"uncertain": int(sum(scorer.label(v) == "uncertain" for v in p))}
     res["items"] = [{"path": r.path, "label": "fake" if r.label else "real", "source": r.source,
                      "score": round(float(s), 5), "verdict": scorer.label(float(s))} for r, s in zip(rows, p)]
-    res["_curves"] = {"all": (y, p), **{s: (y[src == s], p[src == s]) for s in res["per_source"]
-                                        if len(set(y[src == s].tolist())) == 2}}
-    return res
+    curves = {"all": (y, p), **{s: (y[src == s], p[src == s]) for s in res["per_source"]
+                                if len(set(y[src == s].tolist())) == 2}}
+    return Evaluation(res, curves)
 
 
 def _media_files(folder: Path) -> list[tuple[Path, int]]:
@@ -95,7 +107,7 @@ def _media_files(folder: Path) -> list[tuple[Path, int]]:
     return out
 
 
-def evaluate_folder(folder: Path, scorer, settings=None, analyzer=None) -> dict:
+def evaluate_folder(folder: Path, scorer, settings=None, analyzer=None) -> Evaluation:
     """Media-level and frame-level metrics of a real/ fake/ folder through the daemon's pipeline."""
     from deepsentry.detector.pipeline import Analyzer
     from deepsentry.errors import DeepsentryError
@@ -113,21 +125,20 @@ def evaluate_folder(folder: Path, scorer, settings=None, analyzer=None) -> dict:
         except DeepsentryError as exc:
             failed.append({"path": rel, "label": "fake" if label else "real", "error": exc.code})
             continue
-        v = result["verdict"]
-        kind = result["media"]["kind"]
-        if v.get("fake_prob") is None:
+        v = result.verdict
+        kind = result.media.kind
+        if v.fake_prob is None:
             no_face.append({"path": rel, "label": "fake" if label else "real", "kind": kind})
             continue
         # the alternative to the LSTM: each track's mean frame probability, the media's most suspicious track
-        means = [float(np.mean([f["p"] for f in face["frame_probs"]])) for face in result["faces"]
-                 if face.get("frame_probs")]
+        means = [float(np.mean([f.p for f in face.frame_probs])) for face in result.faces if face.frame_probs]
         items.append({"path": rel, "label": "fake" if label else "real", "kind": kind,
-                      "score": float(v["fake_prob"]), "verdict": v["label"], "faces": len(result["faces"]),
-                      "mean_of_frames": max(means) if means else float(v["fake_prob"])})
-        for face in result["faces"]:
-            for f in face.get("frame_probs", []):
+                      "score": float(v.fake_prob), "verdict": v.label, "faces": len(result.faces),
+                      "mean_of_frames": max(means) if means else float(v.fake_prob)})
+        for face in result.faces:
+            for f in face.frame_probs:
                 fy.append(label)
-                fp.append(float(f["p"]))
+                fp.append(float(f.p))
     y = np.array([1 if it["label"] == "fake" else 0 for it in items])
     p = np.array([it["score"] for it in items])
     res = {**summary(y, p, thr), "level": "media"}
@@ -141,8 +152,7 @@ def evaluate_folder(folder: Path, scorer, settings=None, analyzer=None) -> dict:
     res["no_face"] = {"count": len(no_face), "items": no_face}
     res["failed"] = {"count": len(failed), "items": failed}
     res["items"] = items
-    res["_curves"] = {"media": (y, p), "frame": (np.array(fy), np.array(fp))}
-    return res
+    return Evaluation(res, {"media": (y, p), "frame": (np.array(fy), np.array(fp))})
 
 
 def evaluate_path(path: Path, weights: Path | None = None, split: str = "val", roc_png: Path | None = None,
@@ -151,18 +161,18 @@ def evaluate_path(path: Path, weights: Path | None = None, split: str = "val", r
     path = Path(path)
     scorer = scorer or _scorer(weights, device)
     if path.is_file() and path.suffix.lower() == ".csv":
-        res = evaluate_index(path, scorer, split)
+        ev = evaluate_index(path, scorer, split)
     elif path.is_dir() and (path / "index.csv").is_file() and not (path / "real").is_dir():
-        res = evaluate_index(path / "index.csv", scorer, split)
+        ev = evaluate_index(path / "index.csv", scorer, split)
     elif path.is_dir():
-        res = evaluate_folder(path, scorer)
+        ev = evaluate_folder(path, scorer)
     else:
         raise BadRequest(f"{path}: not a crop index CSV or a folder with real/ and fake/")
-    curves = res.pop("_curves")
+    res, curves = dict(ev.metrics), ev.curves
     if roc_png:
         draw_roc_png({k: v for k, v in curves.items() if len(v[0]) and len(set(v[0].tolist())) == 2}, roc_png)
         res["roc_png"] = str(roc_png)
-    res["model"] = scorer.info()
+    res["model"] = scorer.info().to_json()
     return _clean(res)
 
 

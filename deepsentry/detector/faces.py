@@ -71,7 +71,7 @@ REFINE_PASSES = 2
 
 
 class FaceDetector:
-    """facenet-pytorch MTCNN (weights ship inside the package) on downscaled frames.
+    """MTCNN (``deepsentry.detector.mtcnn``, facenet-pytorch's weights) on downscaled frames.
 
     Frames are shrunk so their longer side is at most ``detect_side`` before detection and boxes and
     landmarks are mapped back, which keeps 4K input as cheap as 720p. MTCNN's pyramid starts where the
@@ -83,14 +83,14 @@ class FaceDetector:
 
     def __init__(self, device: str = "cpu", detect_side: int = 640, min_face: int = 40,
                  min_confidence: float = 0.90, key_every: int = 4) -> None:
-        from facenet_pytorch import MTCNN
+        from deepsentry.detector.mtcnn import MTCNN
 
         self.detect_side = detect_side
         self.min_face = min_face
         self.min_confidence = min_confidence
         self.key_every = max(1, int(key_every))
         # MTCNN's own min size is in detection pixels; it is set per batch from min_face and the scale.
-        self._mtcnn = MTCNN(keep_all=True, device=device, min_face_size=12, post_process=False)
+        self._mtcnn = MTCNN(device=device)
         self._lock = threading.Lock()
 
     def _scale(self, shape) -> float:
@@ -246,9 +246,8 @@ class FaceDetector:
         with self._lock:
             # The pyramid starts where the smallest face we keep (min_face at full resolution) fills
             # MTCNN's 12 px cell, with a fifth of margin: no level is spent on faces that would be dropped.
-            self._mtcnn.min_face_size = max(12, int(0.8 * min_face * scale))
-            boxes, probs, lms = self._mtcnn.detect(arr, landmarks=True)
-        return [self._keep(b, p, lm, 1.0 / scale, min_face=min_face) for b, p, lm in zip(boxes, probs, lms)]
+            found = self._mtcnn.detect(arr, min_face=max(12, int(0.8 * min_face * scale)))
+        return [self._keep(b, p, lm, 1.0 / scale, min_face=min_face) for b, p, lm in found]
 
 
 def _square(box) -> np.ndarray:

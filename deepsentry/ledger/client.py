@@ -3,11 +3,11 @@
 Reads use ``contract.caller``-style calls and need no keys. Writes are signed locally with the
 creator's account (``deepsentry keys init``) and sent raw, so any JSON-RPC node works, not only anvil.
 
-Node down: every call retries briefly, then raises ``LedgerError`` (code ``ledger_unreachable``).
+Node down: every call retries briefly, then raises ``LedgerUnreachable`` (code ``ledger_unreachable``).
 ``register`` is the exception: by default it stores the registration in the outbox and returns a
 ``LedgerRecord`` with ``status="pending"``; ``flush_outbox()`` delivers it when the node is back
 (the daemon calls it periodically). Contract refusals are never queued: a duplicate raises
-``LedgerError`` with code ``already_registered`` (HTTP 409).
+``AlreadyRegistered`` (code ``already_registered``, HTTP 409).
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from deepsentry.errors import BadRequest, LedgerError
+from deepsentry.errors import AlreadyRegistered, BadRequest, LedgerError, LedgerUnreachable
 from deepsentry.ledger import _abi
-from deepsentry.ledger.keys import KeyStore
+from deepsentry.keys import KeyStore
 from deepsentry.ledger.node import DEFAULT_CHAIN_ID, NodeHandle, embedded_node, ledger_dir
 from deepsentry.ledger.outbox import Outbox
 
@@ -182,9 +182,8 @@ class RegistryClient:
                 last = exc
                 if attempt + 1 < retries:
                     time.sleep(BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)])
-        raise LedgerError(f"ledger node unreachable at {self.url} ({what} failed after {retries} attempts: "
-                          f"{type(last).__name__})", code="ledger_unreachable",
-                          details={"url": self.url, "chain_id": self.chain_id})
+        raise LedgerUnreachable(f"ledger node unreachable at {self.url} ({what} failed after {retries} attempts: "
+                                f"{type(last).__name__})", details={"url": self.url, "chain_id": self.chain_id})
 
     def _refusal(self, exc) -> LedgerError:
         data = getattr(exc, "data", None)
@@ -195,7 +194,8 @@ class RegistryClient:
                  "AlreadyRevoked": ("already_revoked", 409), "ConsentTaken": ("consent_taken", 409),
                  "NotConsentOwner": ("not_consent_owner", 403), "EmptyContentHash": ("bad_hash", 400)}
         code, status = codes.get(name, ("contract_refused", 422))
-        return LedgerError(f"the registry refused the call: {name or exc}", code=code, http_status=status,
+        cls = AlreadyRegistered if name == "AlreadyRegistered" else LedgerError
+        return cls(f"the registry refused the call: {name or exc}", code=code, http_status=status,
                            details={"revert": name or str(exc)})
 
     def account(self):
@@ -319,14 +319,10 @@ class RegistryClient:
         self._fault("journaled")
         try:
             rec = self._register_now(payload)
-        except LedgerError as exc:
-            if exc.code == "ledger_unreachable" and queue_if_down:
+        except BaseException as exc:
+            if isinstance(exc, LedgerUnreachable) and queue_if_down:
                 self.outbox.put(h, self.chain_id, self.address, payload, exc.message)
                 return self._pending_record(payload)
-            if mine:
-                self.outbox.done(h, self.chain_id, self.address)
-            raise
-        except BaseException:
             if mine:
                 self.outbox.done(h, self.chain_id, self.address)
             raise
@@ -461,20 +457,18 @@ class RegistryClient:
             self.revive()
         try:
             delivered += self._replay_unsettled()
-        except LedgerError as exc:
-            if exc.code != "ledger_unreachable":
-                raise
+        except LedgerUnreachable:
             return {"delivered": delivered, "failed": failed,
                     "pending": self.outbox.count(self.chain_id, self.address)["pending"]}
         rows = list(self.outbox.pending(self.chain_id, self.address))
         for i, (h, payload) in enumerate(rows):
             try:
                 rec = self._register_now(payload)
+            except LedgerUnreachable as exc:
+                self.outbox.mark(h, self.chain_id, self.address, state="pending", error=exc.message)
+                return {"delivered": delivered, "failed": failed, "pending": len(rows) - i}
             except LedgerError as exc:
-                if exc.code == "ledger_unreachable":
-                    self.outbox.mark(h, self.chain_id, self.address, state="pending", error=exc.message)
-                    return {"delivered": delivered, "failed": failed, "pending": len(rows) - i}
-                if exc.code == "already_registered":
+                if isinstance(exc, AlreadyRegistered):
                     rec = self.lookup_by_hash(h)
                     mine = rec is not None and self.keystore is not None and rec.registrant == self.keystore.address
                     if mine and rec.watermark_id == payload["watermark_id"]:
@@ -599,7 +593,7 @@ def open_registry(settings, *, passphrase: str | None = None) -> RegistryClient:
 
         actual = node_alive(url, timeout=5)
         if actual is None:
-            raise LedgerError(f"ledger node unreachable at {url}", code="ledger_unreachable", details={"url": url})
+            raise LedgerUnreachable(f"ledger node unreachable at {url}", details={"url": url})
         chain_id = settings.ledger_chain_id or actual
         if actual != chain_id:
             raise LedgerError(f"{url} serves chain {actual}, settings say {chain_id}", code="chain_mismatch")

@@ -113,7 +113,7 @@ def reader_context(settings=None, *, trust_pem: str | None = None):
     import c2pa
 
     if trust_pem is None and settings is not None:
-        from deepsentry.ledger.keys import KeyStore
+        from deepsentry.keys import KeyStore
 
         trust_pem = KeyStore(settings.config_dir).trust_anchors_pem()
     cfg: dict[str, Any] = {"verify": {"verify_trust": True}}

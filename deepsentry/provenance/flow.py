@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from deepsentry.errors import DeepsentryError, LedgerError, ProvenanceError, WatermarkError
+from deepsentry.errors import DeepsentryError, LedgerUnreachable, ProvenanceError, WatermarkError
 from deepsentry import media
 from deepsentry.media import sha256_file
 from deepsentry.provenance.c2pa import (DIGITAL_CAPTURE, TRAINED_ALGORITHMIC, build_manifest, mime_for,
@@ -81,10 +81,8 @@ def allocate_watermark_id(client=None, attempts: int = 32) -> int:
         try:
             if not client.is_watermark_taken(wm_id):
                 return wm_id
-        except LedgerError as exc:
-            if exc.code == "ledger_unreachable":
-                return wm_id
-            raise
+        except LedgerUnreachable:
+            return wm_id
     raise ProvenanceError("could not find a free watermark id", code="watermark_ids_exhausted")
 
 
@@ -101,7 +99,7 @@ def finalize(encoded_path: str | Path, out_path: str | Path, *, watermark_id: in
     On any failure ``out_path`` is removed and the error re-raised (ProvenanceError, LedgerError,
     KeyStoreError ...). ``encoded_path`` may equal ``out_path``.
     """
-    from deepsentry.ledger import KeyStore
+    from deepsentry.keys import KeyStore
 
     encoded_path, out_path = Path(encoded_path), Path(out_path)
     mime_for(out_path)
@@ -152,7 +150,7 @@ def finalize(encoded_path: str | Path, out_path: str | Path, *, watermark_id: in
 def require_signing_identity(settings, passphrase: str | None = None):
     """The creator's C2PA signing identity, loaded now: missing keys or a wrong passphrase are reported
     before minutes of watermarking or rendering instead of after them."""
-    from deepsentry.ledger import KeyStore
+    from deepsentry.keys import KeyStore
 
     return KeyStore(settings.config_dir).load_signing_identity(passphrase)
 

@@ -9,36 +9,78 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
+from dataclasses import field as dc_field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from deepsentry.errors import DeepsentryError, LedgerError
 from deepsentry.provenance.c2pa import C2paReport, read_c2pa
 from deepsentry.provenance.fingerprint import MATCH_THRESHOLD, fingerprint, similarity
 from deepsentry.media import probe, sha256_file
+from deepsentry.records import Record
+
+if TYPE_CHECKING:
+    from deepsentry.ledger.client import LedgerRecord
 
 VERDICTS = ("registered", "registered_copy", "c2pa_valid", "c2pa_invalid", "revoked", "unknown")
 
 
-@dataclass
-class ProvenanceReport:
-    verdict: str
+@dataclass(frozen=True)
+class WatermarkHit(Record):
+    """The watermark read from the content: its id and the reader's confidence."""
+
+    id: int
+    confidence: float
+
+
+@dataclass(frozen=True)
+class LedgerState(Record):
+    """Which registry was asked, and whether it answered."""
+
+    chain: str                               # CAIP-2, e.g. eip155:31337
+    contract: str
+    reachable: bool
+
+
+@dataclass(frozen=True)
+class ProvenanceReport(Record):
+    """``/v1/verify``'s result and the ``provenance`` block of an analysis."""
+
+    verdict: str                             # one of VERDICTS
     sha256: str
-    record: Any = None                      # LedgerRecord | None
+    record: LedgerRecord | None = None
     c2pa: C2paReport | None = None
-    watermark: dict[str, Any] | None = None  # {"id", "confidence"}
+    watermark: WatermarkHit | None = None
     fingerprint_similarity: float | None = None
-    evidence: list[str] = field(default_factory=list)
-    ledger: dict[str, Any] | None = None    # {"chain", "contract", "reachable"}
+    evidence: tuple[str, ...] = ()
+    ledger: LedgerState | None = None
     source: str | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        return {"verdict": self.verdict, "sha256": self.sha256,
-                "record": self.record.to_json() if self.record is not None else None,
-                "c2pa": self.c2pa.to_json() if self.c2pa is not None else None,
-                "watermark": self.watermark, "fingerprint_similarity": self.fingerprint_similarity,
-                "evidence": list(self.evidence), "ledger": self.ledger, "source": self.source}
+
+@dataclass
+class _Findings:
+    """What the three steps of :func:`verify` have found so far (frozen into the report at the end)."""
+
+    sha256: str
+    source: str | None
+    client: Any
+    verdict: str = "unknown"
+    evidence: list[str] = dc_field(default_factory=list)
+    record: LedgerRecord | None = None
+    c2pa: C2paReport | None = None
+    watermark: WatermarkHit | None = None
+    similarity: float | None = None
+    ledger: LedgerState | None = None
+
+    @property
+    def ledger_ok(self) -> bool:
+        return self.ledger is not None and self.ledger.reachable
+
+    def report(self) -> ProvenanceReport:
+        return ProvenanceReport(verdict=self.verdict, sha256=self.sha256, record=self.record, c2pa=self.c2pa,
+                                watermark=self.watermark, fingerprint_similarity=self.similarity,
+                                evidence=tuple(self.evidence), ledger=self.ledger, source=self.source)
 
 
 def _record_verdict(rec, evidence: list[str], how: str) -> str:
@@ -52,11 +94,8 @@ def _record_verdict(rec, evidence: list[str], how: str) -> str:
 
 
 def _detect_watermark(path: Path, evidence: list[str]):
-    try:
-        import deepsentry.watermark as wm
-    except ImportError:
-        evidence.append("watermark check skipped: watermark module not available")
-        return None
+    import deepsentry.watermark as wm
+
     try:
         return wm.detect(path)
     except DeepsentryError as exc:
@@ -72,97 +111,112 @@ def verify(path: str | Path, settings, client=None, *, check_watermark: bool = T
     The file first goes through ``deepsentry.media.probe`` (type from magic bytes, and the byte, pixel
     and duration limits from its headers), so no reader below decodes what the daemon would refuse to
     analyse. ``source`` is what the report names as the input (default: the path; the daemon passes
-    the client's file name, never its own temp path)."""
+    the client's file name, never its own temp path). The checks run in order and the first that
+    decides ends the search: the exact hash on the ledger, a C2PA manifest, then a watermark whose
+    ledger record's fingerprint must match the content."""
     path = Path(path)
     if not path.is_file():
         from deepsentry.errors import NotFound
 
         raise NotFound(f"{path} does not exist", code="file_not_found")
     probe(path, settings.limits)
-    report = ProvenanceReport(verdict="unknown", sha256=sha256_file(path),
-                              source=str(path) if source is ... else source)
-    ev = report.evidence
-    own_client = False
-    if client is None and settings.ledger_enabled:
+    own_client = client is None and settings.ledger_enabled
+    found = _Findings(sha256=sha256_file(path), source=str(path) if source is ... else source, client=None)
+    if own_client:
         from deepsentry.ledger import open_registry
 
         try:
-            client, own_client = open_registry(settings), True
+            client = open_registry(settings)
         except LedgerError as exc:
-            ev.append(f"ledger unavailable: {exc.message}")
+            found.evidence.append(f"ledger unavailable: {exc.message}")
+    found.client = client
+    if client is not None:
+        found.ledger = LedgerState(chain=client.caip2, contract=client.address, reachable=True)
     try:
-        ledger_ok = client is not None
-        if client is not None:
-            report.ledger = {"chain": client.caip2, "contract": client.address, "reachable": True}
-        # 1. exact hash
-        if ledger_ok:
-            try:
-                rec = client.lookup_by_hash(report.sha256)
-            except LedgerError as exc:
-                ledger_ok, rec = False, None
-                report.ledger["reachable"] = False
-                ev.append(f"ledger lookup failed: {exc.message}")
-            if rec is not None:
-                report.record = rec
-                ev.append(f"sha256 registered on {rec.caip2} at {rec.contract} (block {rec.block_number}, "
-                          f"registrant {rec.registrant})")
-                report.verdict = _record_verdict(rec, ev, "registered")
-                report.c2pa = read_c2pa(path, settings)
-                if report.c2pa is not None:
-                    ev.append(f"C2PA manifest {report.c2pa.state}")
-                return report
-            if ledger_ok:
-                ev.append("sha256 not registered")
-                pending = client.pending_registration(report.sha256)
-                if pending is not None:
-                    ev.append("a registration of this sha256 is waiting in the local outbox")
-        # 2. C2PA manifest
-        report.c2pa = c2 = read_c2pa(path, settings)
-        if c2 is not None:
-            if not c2.valid:
-                report.verdict = "c2pa_invalid"
-                ev.append("C2PA manifest present but invalid: " + (", ".join(c2.failure_codes) or "validation failed"))
-            else:
-                report.verdict = "c2pa_valid"
-                who = ", ".join(f"{k}={v}" for k, v in c2.signer.items() if k in ("issuer", "common_name"))
-                ev.append(f"C2PA manifest valid, signer {'trusted' if c2.trusted else 'not in the trust list'}"
-                          + (f" ({who})" if who else ""))
-                if c2.digital_source_type:
-                    ev.append(f"digitalSourceType {c2.digital_source_type.rsplit('/', 1)[-1]}")
-            return report
-        ev.append("no C2PA manifest")
-        # 3. watermark -> record -> fingerprint
-        if check_watermark:
-            res = _detect_watermark(path, ev)
-            if res is None or not getattr(res, "id", None):
-                if res is None:
-                    ev.append("no watermark found")
-                return report
-            report.watermark = {"id": int(res.id), "confidence": float(getattr(res, "confidence", 0.0) or 0.0)}
-            ev.append(f"watermark id {res.id} (confidence {report.watermark['confidence']:.2f})")
-            if not ledger_ok:
-                return report
-            try:
-                rec = client.lookup_by_watermark(int(res.id))
-            except LedgerError as exc:
-                ev.append(f"ledger lookup failed: {exc.message}")
-                return report
-            if rec is None:
-                ev.append("the watermark id is not registered")
-                return report
-            sim = similarity(fingerprint(path), rec.fingerprint_bytes)
-            report.fingerprint_similarity = round(sim, 4)
-            report.record = rec
-            if sim >= MATCH_THRESHOLD:
-                ev.append(f"perceptual fingerprint matches the registered content (similarity {sim:.3f})")
-                report.verdict = _record_verdict(rec, ev, "registered_copy")
-            else:
-                ev.append(f"watermark id is registered but the content differs (fingerprint similarity {sim:.3f} "
-                          f"< {MATCH_THRESHOLD}): possible spoofed watermark")
-        return report
+        if not _by_hash(found, path, settings) and not _by_c2pa(found, path, settings) and check_watermark:
+            _by_watermark(found, path)
+        return found.report()
     finally:
         if own_client and client is not None:
             client.close()
+
+
+def _by_hash(found: _Findings, path: Path, settings) -> bool:
+    """Step 1: the file's exact sha256 on the ledger. True when a record decides the verdict."""
+    if not found.ledger_ok:
+        return False
+    ev, client = found.evidence, found.client
+    try:
+        rec = client.lookup_by_hash(found.sha256)
+    except LedgerError as exc:
+        found.ledger = replace(found.ledger, reachable=False)
+        ev.append(f"ledger lookup failed: {exc.message}")
+        return False
+    if rec is None:
+        ev.append("sha256 not registered")
+        if client.pending_registration(found.sha256) is not None:
+            ev.append("a registration of this sha256 is waiting in the local outbox")
+        return False
+    found.record = rec
+    ev.append(f"sha256 registered on {rec.caip2} at {rec.contract} (block {rec.block_number}, "
+              f"registrant {rec.registrant})")
+    found.verdict = _record_verdict(rec, ev, "registered")
+    found.c2pa = read_c2pa(path, settings)
+    if found.c2pa is not None:
+        ev.append(f"C2PA manifest {found.c2pa.state}")
+    return True
+
+
+def _by_c2pa(found: _Findings, path: Path, settings) -> bool:
+    """Step 2: an embedded C2PA manifest, valid or not. True when there is one."""
+    ev = found.evidence
+    found.c2pa = c2 = read_c2pa(path, settings)
+    if c2 is None:
+        ev.append("no C2PA manifest")
+        return False
+    if not c2.valid:
+        found.verdict = "c2pa_invalid"
+        ev.append("C2PA manifest present but invalid: " + (", ".join(c2.failure_codes) or "validation failed"))
+        return True
+    found.verdict = "c2pa_valid"
+    who = ", ".join(f"{k}={v}" for k, v in c2.signer.items() if k in ("issuer", "common_name"))
+    ev.append(f"C2PA manifest valid, signer {'trusted' if c2.trusted else 'not in the trust list'}"
+              + (f" ({who})" if who else ""))
+    if c2.digital_source_type:
+        ev.append(f"digitalSourceType {c2.digital_source_type.rsplit('/', 1)[-1]}")
+    return True
+
+
+def _by_watermark(found: _Findings, path: Path) -> None:
+    """Step 3: watermark id -> ledger record -> perceptual fingerprint of this content against the
+    registered one (a watermark copied onto other content must not pass as a registered copy)."""
+    ev = found.evidence
+    res = _detect_watermark(path, ev)
+    if res is None or not res.id:
+        if res is None:
+            ev.append("no watermark found")
+        return
+    found.watermark = WatermarkHit(id=int(res.id), confidence=float(res.confidence or 0.0))
+    ev.append(f"watermark id {res.id} (confidence {found.watermark.confidence:.2f})")
+    if not found.ledger_ok:
+        return
+    try:
+        rec = found.client.lookup_by_watermark(int(res.id))
+    except LedgerError as exc:
+        ev.append(f"ledger lookup failed: {exc.message}")
+        return
+    if rec is None:
+        ev.append("the watermark id is not registered")
+        return
+    sim = similarity(fingerprint(path), rec.fingerprint_bytes)
+    found.similarity = round(sim, 4)
+    found.record = rec
+    if sim >= MATCH_THRESHOLD:
+        ev.append(f"perceptual fingerprint matches the registered content (similarity {sim:.3f})")
+        found.verdict = _record_verdict(rec, ev, "registered_copy")
+    else:
+        ev.append(f"watermark id is registered but the content differs (fingerprint similarity {sim:.3f} "
+                  f"< {MATCH_THRESHOLD}): possible spoofed watermark")
 
 
 def verify_url(url: str, settings, client=None) -> ProvenanceReport:
@@ -171,9 +225,8 @@ def verify_url(url: str, settings, client=None) -> ProvenanceReport:
 
     with tempfile.TemporaryDirectory(prefix="deepsentry-verify-") as tmp:
         fetched = fetch_url(url, Path(tmp), limits=settings.limits, allowlist=settings.url_allowlist)
-        path = Path(getattr(fetched, "path", fetched))
-        report = verify(path, settings, client)
-        report.source = url
+        path = fetched.path
+        report = verify(path, settings, client, source=url)
         with contextlib.suppress(OSError):
             path.unlink()
         return report

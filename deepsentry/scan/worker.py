@@ -93,7 +93,7 @@ class Scanner:
                 if not path.is_file():
                     raise DeepsentryError(f"no such file: {item.ref}", code="file_not_found")
             result = analyze_with_provenance(self.analyzer, path, self.provenance, explain=self.explain,
-                                             source_url=source)
+                                             source_url=source).to_json()
             rec = record_of(item, result)
             if self.thumbnails:
                 try:

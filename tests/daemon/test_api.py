@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import base64
-import json
-import socket
 import threading
-import time
 
 import cv2
 import pytest

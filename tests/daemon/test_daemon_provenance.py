@@ -16,7 +16,7 @@ PASSPHRASE = "daemon-test-passphrase"
 
 @pytest.fixture(scope="module")
 def ledger_daemon(analyzer, tmp_path_factory):
-    from deepsentry.ledger import KeyStore
+    from deepsentry.keys import KeyStore
 
     home = tmp_path_factory.mktemp("ledger-home")
     old = os.environ.get("DEEPSENTRY_PASSPHRASE")

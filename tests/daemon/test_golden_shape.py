@@ -60,3 +60,25 @@ def test_analysis_verify_and_error_answers_keep_their_shape(daemon, files):
     e = daemon.post("/v1/analyze?wait=1", files={"file": ("random.bin", files["random"].read_bytes())})
     assert e.status_code == 415
     check("error", e.json())
+
+
+def test_results_match_the_schema_the_daemon_publishes(daemon, files):
+    """The OpenAPI schemas are generated from the result records: real answers (a face clip with
+    explain, a clip without faces) validate against the document the daemon serves, and an answer with
+    a field of the wrong type does not."""
+    from jsonschema import Draft202012Validator
+
+    spec = daemon.get("/v1/openapi.json").json()
+    validator = Draft202012Validator({"$ref": "#/components/schemas/Job", "components": spec["components"]})
+    r = daemon.post("/v1/analyze?wait=1&nocache=1&explain=1", files={"file": ("one.mp4", files["clip"].read_bytes())})
+    job = r.json()
+    assert job["result"]["faces"] and not list(validator.iter_errors(job))
+    none = daemon.post("/v1/analyze?wait=1&nocache=1", files={"file": ("none.mp4", files["noface"].read_bytes())}).json()
+    assert none["result"]["verdict"]["label"] == "no_faces" and not list(validator.iter_errors(none))
+    result_only = Draft202012Validator({"$ref": "#/components/schemas/AnalysisResult", "components": spec["components"]})
+    assert not list(result_only.iter_errors(job["result"]))
+    bad = json.loads(json.dumps(job["result"]))
+    bad["faces"][0]["boxes"][0]["x"] = "left"
+    bad["verdict"]["label"] = "maybe"
+    paths = {tuple(e.absolute_path) for e in result_only.iter_errors(bad)}
+    assert ("verdict", "label") in paths and ("faces", 0, "boxes", 0, "x") in paths

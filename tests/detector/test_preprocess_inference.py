@@ -101,7 +101,7 @@ def tiny_scorer(tmp_path_factory) -> Scorer:
 
 
 def test_scorer_info_and_labels(tiny_scorer):
-    info = tiny_scorer.info()
+    info = tiny_scorer.info().to_json()
     for k in ("name", "version", "arch", "input_size", "threshold", "uncertain_band", "temperature",
               "weights_sha256", "trained_on"):
         assert k in info

@@ -15,9 +15,9 @@ from tests.mediautil import astronaut
 def test_shipped_weights_small_and_calibrated(shipped_scorer):
     assert default_weights_path().stat().st_size < 50 * 1024 * 1024
     info = shipped_scorer.info()
-    lo, hi = info["uncertain_band"]
-    assert 0.0 < info["threshold"] < 1.0 and lo <= info["threshold"] <= hi
-    assert info["temperature"] > 0 and info["trained_on"]
+    lo, hi = info.uncertain_band
+    assert 0.0 < info.threshold < 1.0 and lo <= info.threshold <= hi
+    assert info.temperature > 0 and info.trained_on
 
 
 def test_shipped_model_orders_real_below_sbi_fake(shipped_scorer, mtcnn_box):

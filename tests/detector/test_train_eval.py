@@ -4,7 +4,6 @@ eval CLI on a crop index and on a real/ fake/ media folder made at test time."""
 from __future__ import annotations
 
 import json
-import shutil
 
 import cv2
 import numpy as np

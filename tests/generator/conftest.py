@@ -70,7 +70,8 @@ def driver(tmp_path_factory):
 @pytest.fixture(scope="package")
 def ledger(settings):
     """A real embedded anvil with the registry deployed and creator keys (C2PA + Ethereum) initialised."""
-    from deepsentry.ledger import KeyStore, open_registry
+    from deepsentry.keys import KeyStore
+    from deepsentry.ledger import open_registry
 
     ks = KeyStore(settings.config_dir)
     if not ks.exists():

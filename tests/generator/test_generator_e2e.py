@@ -71,7 +71,6 @@ def short_clips(tmp_path_factory):
 
 
 def _check_provenance(out: Path, receipt_json: dict, consent_hash: str, settings, ledger):
-    from deepsentry import watermark
     from deepsentry.provenance import verify
 
     assert out.is_file()

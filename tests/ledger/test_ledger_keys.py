@@ -10,8 +10,8 @@ import sys
 import pytest
 
 from deepsentry.errors import KeyStoreError
-from deepsentry.ledger import KeyStore
-from deepsentry.ledger.keys import forget_keys, make_c2pa_chain
+from deepsentry.keys import KeyStore
+from deepsentry.keys import forget_keys, make_c2pa_chain
 
 PASS = "keys-test-passphrase"
 

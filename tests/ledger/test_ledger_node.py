@@ -9,7 +9,8 @@ import stat
 import pytest
 
 from deepsentry.errors import LedgerError
-from deepsentry.ledger import KeyStore, RegistryClient, find_anvil, open_registry, start_node
+from deepsentry.keys import KeyStore
+from deepsentry.ledger import RegistryClient, find_anvil, open_registry, start_node
 from deepsentry.ledger import node as node_mod
 
 from ledger_helpers import PASS, clone_keys, make_settings

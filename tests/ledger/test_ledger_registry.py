@@ -7,7 +7,8 @@ import os
 import pytest
 
 from deepsentry.errors import BadRequest, LedgerError
-from deepsentry.ledger import KeyStore, open_registry
+from deepsentry.keys import KeyStore
+from deepsentry.ledger import open_registry
 
 from ledger_helpers import PASS
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from prov_helpers import PASS, make_settings
 
-from deepsentry.ledger import KeyStore, open_registry
+from deepsentry.keys import KeyStore
+from deepsentry.ledger import open_registry
 
 
 @pytest.fixture(scope="session")

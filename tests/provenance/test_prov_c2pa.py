@@ -8,8 +8,8 @@ import pytest
 from prov_helpers import FIXTURES, flip_byte, small_clip, write_image
 
 from deepsentry.errors import ProvenanceError
-from deepsentry.ledger import KeyStore, SigningIdentity
-from deepsentry.ledger.keys import make_c2pa_chain
+from deepsentry.keys import KeyStore, SigningIdentity
+from deepsentry.keys import make_c2pa_chain
 from deepsentry.provenance import build_manifest, read_c2pa, sign_c2pa, verify
 from deepsentry.provenance.c2pa import TRAINED_ALGORITHMIC
 

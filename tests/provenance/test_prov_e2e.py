@@ -30,7 +30,7 @@ def test_image_seal_copy_unrelated_and_spoof(tmp_path, prov_settings, prov_regis
     cv2.imwrite(str(copy), img, [cv2.IMWRITE_JPEG_QUALITY, 85])
     v = verify(copy, prov_settings, prov_registry)
     assert v.verdict == "registered_copy", v.evidence
-    assert v.watermark["id"] == r.watermark_id and v.fingerprint_similarity >= 0.85
+    assert v.watermark.id == r.watermark_id and v.fingerprint_similarity >= 0.85
     assert v.record.content_hash == "0x" + r.sha256 and v.c2pa is None
     # unrelated content -> unknown
     assert verify(write_image(tmp_path / "scene.png", scene(512, 512, seed=3)), prov_settings,
@@ -42,7 +42,7 @@ def test_image_seal_copy_unrelated_and_spoof(tmp_path, prov_settings, prov_regis
     spoof = tmp_path / "spoof.png"
     wm.embed_image_file(other, spoof, r.watermark_id)
     v = verify(spoof, prov_settings, prov_registry)
-    assert v.watermark is not None and v.watermark["id"] == r.watermark_id
+    assert v.watermark is not None and v.watermark.id == r.watermark_id
     assert v.verdict == "unknown" and v.fingerprint_similarity < 0.85
     assert any("spoof" in e for e in v.evidence)
 
@@ -80,4 +80,4 @@ def test_video_sealed_reencoded_and_unrelated(tmp_path, prov_settings, prov_regi
     copy = reencode(sealed, tmp_path / "crf28.mp4", crf=28)
     v = verify(copy, prov_settings, prov_registry)
     assert v.verdict == "registered_copy", v.evidence
-    assert v.watermark["id"] == r.watermark_id and v.fingerprint_similarity >= 0.85
+    assert v.watermark.id == r.watermark_id and v.fingerprint_similarity >= 0.85

@@ -13,7 +13,8 @@ import pytest
 from prov_helpers import FIXTURES, PASS, small_clip, write_image
 
 from deepsentry.errors import KeyStoreError, LedgerError, ProvenanceError
-from deepsentry.ledger import KeyStore, RegistryClient
+from deepsentry.keys import KeyStore
+from deepsentry.ledger import RegistryClient
 from deepsentry.ledger.node import free_port
 from deepsentry.provenance import allocate_watermark_id, finalize, read_c2pa, verify, verify_url
 from deepsentry.provenance import flow as flow_mod
@@ -149,7 +150,7 @@ def test_cli_verify_json(tmp_path, prov_settings, prov_registry):
 def test_seal_checks_the_signing_keys_before_watermarking(tmp_path, monkeypatch, keys):
     from prov_helpers import make_settings
 
-    from deepsentry.ledger import KeyStore
+    from deepsentry.keys import KeyStore
     from deepsentry.provenance import flow
 
     s = make_settings(tmp_path, ledger_enabled=False)

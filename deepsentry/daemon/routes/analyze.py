@@ -85,7 +85,8 @@ async def analyze(request: web.Request) -> web.Response:
         upload = files.main()
 
         def run_file(progress):
-            return analyze_with_provenance(analyzer, upload.path, provenance, progress=progress, explain=explain)
+            return analyze_with_provenance(analyzer, upload.path, provenance, progress=progress,
+                                           explain=explain).to_json()
 
         key = cache_key("sha", upload.sha256, explain, with_provenance)
         return await cached_or(key, lambda: submit(request, "analyze", run_file, [key], cleanup=upload.remove),
@@ -100,10 +101,8 @@ async def analyze(request: web.Request) -> web.Response:
         def run_frames(progress):
             progress(0.02, "decoding")
             decoded = analyzer.decode_frames(frames.frames)
-            result = analyzer.analyze_frames(decoded, sha256=frames.sha256, size=frames.size, source_url=source,
-                                             progress=progress, explain=explain)
-            result["provenance"] = None
-            return result
+            return analyzer.analyze_frames(decoded, sha256=frames.sha256, size=frames.size, source_url=source,
+                                           progress=progress, explain=explain).to_json()
 
         key = cache_key("sha", frames.sha256, explain)
         return await cached_or(key, lambda: submit(request, "analyze", run_frames, [key], held_bytes=frames.size))
@@ -122,7 +121,7 @@ async def analyze(request: web.Request) -> web.Response:
                 if cached is not None and not nocache:
                     return {**cached, "media": {**cached["media"], "source_url": url}}
                 result = analyze_with_provenance(analyzer, fetched.path, provenance, progress=progress,
-                                                 explain=explain, source_url=url)
+                                                 explain=explain, source_url=url).to_json()
                 jobs.results.put(sha_key, result)
                 return result
 

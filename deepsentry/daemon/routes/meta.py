@@ -10,6 +10,7 @@ from deepsentry.daemon.auth import normalise_code, pairing_code
 from deepsentry.daemon.body import read_json
 from deepsentry.daemon.middleware import allowed_origin, json_response
 from deepsentry.errors import AuthError, Forbidden
+from deepsentry.records import json_value
 
 
 async def health(request: web.Request) -> web.Response:
@@ -24,7 +25,7 @@ async def info(request: web.Request) -> web.Response:
     return json_response({
         "version": __version__,
         "device": analyzer.device,
-        "model": analyzer.model_info(),
+        "model": json_value(analyzer.model_info()),
         "model_status": analyzer.model_status,
         "limits": dict(vars(settings.limits)),
         "queue": {"workers": jobs.workers, "size": jobs.queue.maxsize, "waiting": jobs.queue.qsize(),

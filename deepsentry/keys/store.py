@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from deepsentry.ecc import import_py_ecc
 from deepsentry.errors import BadRequest, KeyStoreError
 
 PASSPHRASE_ENV = "DEEPSENTRY_PASSPHRASE"
@@ -171,6 +172,7 @@ class KeyStore:
 
     def init(self, passphrase: str | None = None, *, subject: str = "deepsentry creator", force: bool = False) -> dict:
         """Create the Ethereum account and a local root CA + C2PA signing cert, all encrypted at rest."""
+        import_py_ecc()
         from eth_account import Account
 
         if self.exists() and not force:
@@ -249,6 +251,7 @@ class KeyStore:
 
     def load_account(self, passphrase: str | None = None):
         """The decrypted eth_account ``LocalAccount``; KeyStoreError on a wrong passphrase."""
+        import_py_ecc()
         from eth_account import Account
 
         self._require()
