@@ -33,7 +33,6 @@ class Evaluation:
     curves: Mapping[str, tuple[np.ndarray, np.ndarray]]
 
 
-
 def _clean(obj):
     """NaN/inf -> None so the report is strict JSON."""
     if isinstance(obj, float):

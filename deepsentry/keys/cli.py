@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 
 
-def _settings():
+def cli_settings():
     from deepsentry.settings import load_settings
 
     return load_settings()
 
 
-def _print(obj, as_json: bool) -> None:
+def print_result(obj, as_json: bool) -> None:
     if as_json:
         print(json.dumps(obj, indent=2, default=str))
     else:
@@ -46,7 +46,7 @@ def register(sub) -> None:
 def cmd_keys_init(args) -> int:
     from deepsentry.keys import KeyStore
 
-    _print(KeyStore(_settings().config_dir).init(subject=args.subject, force=args.force), args.json)
+    print_result(KeyStore(cli_settings().config_dir).init(subject=args.subject, force=args.force), args.json)
     return 0
 
 
@@ -62,22 +62,22 @@ def cmd_keys_import(args) -> int:
         if args.key_password_env not in os.environ:
             raise BadRequest(f"${args.key_password_env} is not set")
         pw = os.environ[args.key_password_env].encode()
-    info = KeyStore(_settings().config_dir).import_identity(Path(args.chain).read_bytes(), Path(args.key).read_bytes(),
+    info = KeyStore(cli_settings().config_dir).import_identity(Path(args.chain).read_bytes(), Path(args.key).read_bytes(),
                                                             key_password=pw)
-    _print(info, args.json)
+    print_result(info, args.json)
     return 0
 
 
 def cmd_keys_show(args) -> int:
     from deepsentry.keys import KeyStore
 
-    _print(KeyStore(_settings().config_dir).show(), args.json)
+    print_result(KeyStore(cli_settings().config_dir).show(), args.json)
     return 0
 
 
 def cmd_keys_trust(args) -> int:
     from deepsentry.keys import KeyStore
 
-    dest = KeyStore(_settings().config_dir).add_trust_anchor(args.pem)
-    _print({"added": str(dest)}, args.json)
+    dest = KeyStore(cli_settings().config_dir).add_trust_anchor(args.pem)
+    print_result({"added": str(dest)}, args.json)
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from deepsentry.keys.cli import _print, _settings
+from deepsentry.keys.cli import cli_settings, print_result
 
 
 def register(sub) -> None:
@@ -44,7 +44,7 @@ def cmd_node(args) -> int:
     from deepsentry.errors import LedgerError
     from deepsentry.ledger import open_registry
 
-    s = _settings()
+    s = cli_settings()
     if s.ledger_rpc_url:
         raise LedgerError(f"settings select an external node ({s.ledger_rpc_url}); nothing to run", code="external_node")
     client = open_registry(s)
@@ -53,7 +53,7 @@ def cmd_node(args) -> int:
                           code="node_running")
     info = {"url": client.url, "chain": client.caip2, "contract": client.address,
             "state": str(client.node.state_path), "pid": client.node.process.pid}
-    _print(info, args.json)
+    print_result(info, args.json)
     sys.stdout.flush()
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
@@ -72,7 +72,7 @@ def cmd_status(args) -> int:
     from deepsentry.keys import KeyStore
     from deepsentry.ledger import open_registry
 
-    s = _settings()
+    s = cli_settings()
     out = {"rpc": s.ledger_rpc_url or "embedded", "enabled": s.ledger_enabled}
     ks = KeyStore(s.config_dir)
     out["account"] = ks.address
@@ -85,18 +85,18 @@ def cmd_status(args) -> int:
             out["reachable"] = True
     except LedgerError as exc:
         out.update({"reachable": False, "error": exc.message})
-        _print(out, args.json)
+        print_result(out, args.json)
         return 1
-    _print(out, args.json)
+    print_result(out, args.json)
     return 0
 
 
 def cmd_flush(args) -> int:
     from deepsentry.ledger import open_registry
 
-    with open_registry(_settings()) as c:
+    with open_registry(cli_settings()) as c:
         res = c.flush_outbox()
-    _print(res, args.json)
+    print_result(res, args.json)
     return 0 if res["pending"] == 0 and res["failed"] == 0 else 1
 
 
@@ -106,28 +106,28 @@ def cmd_lookup(args) -> int:
 
     if (args.hash is None) == (args.watermark is None):
         raise BadRequest("give either a content hash or --watermark ID")
-    with open_registry(_settings()) as c:
+    with open_registry(cli_settings()) as c:
         rec = c.lookup_by_hash(args.hash) if args.hash else c.lookup_by_watermark(args.watermark)
     if rec is None:
-        _print({"record": None}, args.json)
+        print_result({"record": None}, args.json)
         return 1
-    _print(rec.to_json(), args.json)
+    print_result(rec.to_json(), args.json)
     return 0
 
 
 def cmd_revoke(args) -> int:
     from deepsentry.ledger import open_registry
 
-    with open_registry(_settings()) as c:
+    with open_registry(cli_settings()) as c:
         rec = c.revoke(args.hash)
-    _print(rec.to_json(), args.json)
+    print_result(rec.to_json(), args.json)
     return 0
 
 
 def cmd_consent_revoke(args) -> int:
     from deepsentry.ledger import open_registry
 
-    with open_registry(_settings()) as c:
+    with open_registry(cli_settings()) as c:
         c.revoke_consent(args.consent_hash, bytes.fromhex(args.secret_hex) if args.secret_hex else None)
-        _print({"consent_hash": args.consent_hash, "revoked": c.is_consent_revoked(args.consent_hash)}, args.json)
+        print_result({"consent_hash": args.consent_hash, "revoked": c.is_consent_revoked(args.consent_hash)}, args.json)
     return 0

@@ -121,17 +121,17 @@ def verify(path: str | Path, settings, client=None, *, check_watermark: bool = T
         raise NotFound(f"{path} does not exist", code="file_not_found")
     probe(path, settings.limits)
     own_client = client is None and settings.ledger_enabled
-    found = _Findings(sha256=sha256_file(path), source=str(path) if source is ... else source, client=None)
+    evidence: list[str] = []
     if own_client:
         from deepsentry.ledger import open_registry
 
         try:
             client = open_registry(settings)
         except LedgerError as exc:
-            found.evidence.append(f"ledger unavailable: {exc.message}")
-    found.client = client
-    if client is not None:
-        found.ledger = LedgerState(chain=client.caip2, contract=client.address, reachable=True)
+            evidence.append(f"ledger unavailable: {exc.message}")
+    found = _Findings(sha256=sha256_file(path), source=str(path) if source is ... else source, client=client,
+                      evidence=evidence,
+                      ledger=LedgerState(client.caip2, client.address, True) if client is not None else None)
     try:
         if not _by_hash(found, path, settings) and not _by_c2pa(found, path, settings) and check_watermark:
             _by_watermark(found, path)
