@@ -42,11 +42,3 @@ def grad_cam(model, crop: np.ndarray, device: str = "cpu", target: str = "predic
     cam = cv2.resize(cam, (w, h), interpolation=cv2.INTER_LINEAR)
     m = float(cam.max())
     return (cam / m).astype(np.float32) if m > 0 else np.zeros((h, w), np.float32)
-
-
-def overlay(crop: np.ndarray, heat: np.ndarray, alpha: float = 0.45) -> np.ndarray:
-    """The heatmap over the crop as an RGB uint8 image (JET colour map), for display."""
-    import cv2
-
-    colour = cv2.applyColorMap((np.clip(heat, 0, 1) * 255).astype(np.uint8), cv2.COLORMAP_JET)[:, :, ::-1]
-    return (crop.astype(np.float32) * (1 - alpha) + colour.astype(np.float32) * alpha).astype(np.uint8)

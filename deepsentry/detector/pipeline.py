@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from deepsentry.detector.faces import FaceDetector, Track, link_tracks
+from deepsentry.detector.memory import releasing
 from deepsentry.detector.result import (AnalysisResult, Box, FaceTrack, FrameProb, Heatmap, MediaInfo, ModelInfo,
                                         Thumbnail, Verdict)
 from deepsentry.settings import Settings
@@ -104,9 +105,6 @@ class Analyzer:
     """Holds the face detector and the scorer (loaded once) and analyses media with them."""
 
     def __init__(self, settings: Settings, *, scorer: Any = "auto", face_detector: FaceDetector | None = None) -> None:
-        from deepsentry.detector.memory import keep_frames_out_of_the_heap
-
-        keep_frames_out_of_the_heap()
         self.settings = settings
         self.device = resolve_device(settings.device)
         from deepsentry.detector.threads import ThreadChooser
@@ -126,6 +124,7 @@ class Analyzer:
         return self.scorer.info() if self.scorer is not None else None
 
     # ---------------------------------------------------------------- entry points
+    @releasing
     def analyze_file(self, path: str | Path, *, progress: ProgressFn | None = None, explain: bool = False,
                      source_url: str | None = None) -> AnalysisResult:
         from deepsentry.media import probe, sample_frames, sha256_file
@@ -160,6 +159,7 @@ class Analyzer:
             raise BadRequest("all frames of one request must have the same size", code="bad_frames")
         return decoded
 
+    @releasing
     def analyze_frames(self, frames: list[tuple[float, np.ndarray]], *, sha256: str, size: int,
                        source_url: str | None = None, progress: ProgressFn | None = None,
                        explain: bool = False) -> AnalysisResult:

@@ -183,7 +183,7 @@ def train(opts: TrainOptions) -> dict:
     if opts.threads:
         torch.set_num_threads(opts.threads)
     try:
-        return _train(opts)
+        return Trainer(opts).run()
     finally:
         torch.set_num_threads(prev_threads)
 
@@ -223,194 +223,278 @@ def _read_data(opts: TrainOptions, cfg, run_dir: Path):
     return indexes, root, rows
 
 
-def _train(opts: TrainOptions) -> dict:
-    import torch
-    from torch.utils.data import DataLoader
+class Trainer:
+    """One training run: ``Trainer(opts).run()`` trains epoch by epoch (each followed by
+    :meth:`validate` and :meth:`checkpoint`), then calibrates and writes the weights file.
 
-    from deepsentry.detector.data import BRANCHES, TrackDataset, collate_tracks, family_branch, load_images
-    from deepsentry.detector.model import save_weights
-    from deepsentry.detector.sbi import cache_landmarks
+    Setting up reads the data and builds the model, the datasets, the optimiser, the learning-rate
+    schedule and the weight average, and resumes from ``opts.resume`` when given. The time budget is
+    wall-clock training time summed over resumed runs (``elapsed_s`` in the checkpoint)."""
 
-    t_start = time.time()
-    device = resolve_device(opts.device)
-    torch.manual_seed(opts.seed)
-    np.random.seed(opts.seed)
-    random.seed(opts.seed)
-    out = Path(opts.out)
-    run_dir = Path(opts.run_dir) if opts.run_dir else out.parent
-    run_dir.mkdir(parents=True, exist_ok=True)
+    def __init__(self, opts: TrainOptions):
+        self.opts = opts
+        self.t_start = time.time()
+        self.device = resolve_device(opts.device)
+        self._seed()
+        self.out = Path(opts.out)
+        self.run_dir = Path(opts.run_dir) if opts.run_dir else self.out.parent
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.model = _initial_model(opts)
+        self.cfg = self.model.cfg
+        self._load_data()
+        self._build_optimiser()
+        self.start_epoch = 0
+        self._elapsed_before = 0.0
+        self._since = time.time()
+        ck = self._resume() if opts.resume else None
+        self.ema = self._weight_average(ck)
+        self.out_of_time = False
+        self.epochs_done = float(self.start_epoch)
 
-    model = _initial_model(opts)
-    cfg = model.cfg
-    indexes, root, rows = _read_data(opts, cfg, run_dir)
-    index = indexes[0]
-    if opts.exclude_source:
-        rows = [r for r in rows if r.source not in set(opts.exclude_source)]
-    train_rows = [r for r in rows if r.split == "train"
-                  and not any(k.lower() in f"{r.family} {r.source}".lower() for k in opts.leave_out)]
-    val_rows = [r for r in rows if r.split == "val"]
-    if not train_rows or not val_rows:
-        raise BadRequest("the index needs rows in both the train and val split")
-    _log(f"data: {len(train_rows)} train, {len(val_rows)} val crops from {index} on {device}")
+    # ---- set-up --------------------------------------------------------------------------------
+    def _seed(self) -> None:
+        import torch
 
-    images = load_images(root, rows, run_dir / "crops160.npy", progress=opts.progress)
-    pos = {r.path: i for i, r in enumerate(rows)}
-    real_paths = [r.path for r in train_rows if r.label == 0]
-    lms = cache_landmarks(root, real_paths, run_dir / "landmarks.npz", progress=opts.progress)
-    tr_idx = np.array([pos[r.path] for r in train_rows])
-    va_idx = np.array([pos[r.path] for r in val_rows])
-    labels = np.array([r.label for r in rows])
-    sources = [r.source for r in rows]
-    kinds = np.array([0 if r.label == 0 else 1 + BRANCHES.index(family_branch(r.family or r.source)) for r in rows])
-    landmarks = [lms.get(r.path) if r.label == 0 else None for r in rows]
-    p_sbi = {s: opts.p_sbi.get(s, opts.p_sbi.get("default", 0.2)) for s in set(sources)}
+        torch.manual_seed(self.opts.seed)
+        np.random.seed(self.opts.seed)
+        random.seed(self.opts.seed)
 
-    group_ids = {g: n for n, g in enumerate(dict.fromkeys(r.group for r in rows))}
-    aug_keys = np.array([group_ids[r.group] for r in rows]) if opts.paired else None
-    train_ds = TrackDataset(images, labels, sources, cfg, landmarks=landmarks, p_sbi=p_sbi, train=True,
-                            seed=opts.seed, indices=tr_idx, aug_keys=aug_keys,
-                            degrade_strength=opts.degrade_strength, p_clean=opts.p_clean, kinds=kinds)
-    tr_groups = [rows[i].group for i in tr_idx]
-    val_sources = [sources[i] for i in va_idx]
-    nw = max(0, int(opts.workers))
-    sub = np.random.default_rng(opts.seed).permutation(len(va_idx))[:opts.val_subset]
-    sub.sort()
-    val_sub_loader = DataLoader(TrackDataset(images, labels, sources, cfg, train=False, indices=va_idx[sub], kinds=kinds),
-                                batch_size=128, shuffle=False, num_workers=0, collate_fn=collate_tracks)
-    val_sub_sources = [val_sources[i] for i in sub]
+    def _load_data(self) -> None:
+        from torch.utils.data import DataLoader
 
-    model.to(device)
-    if device == "cpu":
-        model.to(memory_format=torch.channels_last)
-    trunk_params = list(model.trunk.parameters())
-    trunk_ids = {id(p) for p in trunk_params}
-    opt = torch.optim.AdamW([{"params": trunk_params, "lr": opts.lr * opts.trunk_lr_scale},
-                             {"params": [p for p in model.parameters() if id(p) not in trunk_ids]}],
-                            lr=opts.lr, weight_decay=opts.weight_decay)
-    branch_idx = [BRANCHES.index(b) for b in cfg.branches]
-    n_items = len(tr_idx) if not opts.max_train else min(len(tr_idx), opts.max_train)
-    steps_per_epoch = math.ceil(n_items / opts.batch_size)
-    total_steps = max(1, steps_per_epoch * opts.epochs)
+        from deepsentry.detector.data import BRANCHES, TrackDataset, collate_tracks, family_branch, load_images
+        from deepsentry.detector.sbi import cache_landmarks
 
-    budget_s = opts.time_budget_min * 60.0 if opts.time_budget_min else None
-    clock = {"elapsed": 0.0, "since": time.time()}
+        opts, cfg = self.opts, self.cfg
+        self.indexes, root, rows = _read_data(opts, cfg, self.run_dir)
+        if opts.exclude_source:
+            rows = [r for r in rows if r.source not in set(opts.exclude_source)]
+        self.train_rows = [r for r in rows if r.split == "train"
+                           and not any(k.lower() in f"{r.family} {r.source}".lower() for k in opts.leave_out)]
+        val_rows = [r for r in rows if r.split == "val"]
+        if not self.train_rows or not val_rows:
+            raise BadRequest("the index needs rows in both the train and val split")
+        _log(f"data: {len(self.train_rows)} train, {len(val_rows)} val crops from {self.indexes[0]} on {self.device}")
 
-    def elapsed() -> float:
-        return clock["elapsed"] + time.time() - clock["since"]
+        self.images = load_images(root, rows, self.run_dir / "crops160.npy", progress=opts.progress)
+        pos = {r.path: i for i, r in enumerate(rows)}
+        real_paths = [r.path for r in self.train_rows if r.label == 0]
+        lms = cache_landmarks(root, real_paths, self.run_dir / "landmarks.npz", progress=opts.progress)
+        self.tr_idx = np.array([pos[r.path] for r in self.train_rows])
+        self.va_idx = np.array([pos[r.path] for r in val_rows])
+        self.labels = np.array([r.label for r in rows])
+        self.sources = [r.source for r in rows]
+        self.kinds = np.array([0 if r.label == 0 else 1 + BRANCHES.index(family_branch(r.family or r.source))
+                               for r in rows])
+        landmarks = [lms.get(r.path) if r.label == 0 else None for r in rows]
+        self.p_sbi = {s: opts.p_sbi.get(s, opts.p_sbi.get("default", 0.2)) for s in set(self.sources)}
 
-    def lr_at(step: int) -> float:
+        group_ids = {g: n for n, g in enumerate(dict.fromkeys(r.group for r in rows))}
+        aug_keys = np.array([group_ids[r.group] for r in rows]) if opts.paired else None
+        self.train_ds = TrackDataset(self.images, self.labels, self.sources, cfg, landmarks=landmarks,
+                                     p_sbi=self.p_sbi, train=True, seed=opts.seed, indices=self.tr_idx,
+                                     aug_keys=aug_keys, degrade_strength=opts.degrade_strength,
+                                     p_clean=opts.p_clean, kinds=self.kinds)
+        self.tr_groups = [rows[i].group for i in self.tr_idx]
+        val_sources = [self.sources[i] for i in self.va_idx]
+        sub = np.random.default_rng(opts.seed).permutation(len(self.va_idx))[:opts.val_subset]
+        sub.sort()
+        self.val_sub_loader = DataLoader(
+            TrackDataset(self.images, self.labels, self.sources, cfg, train=False, indices=self.va_idx[sub],
+                         kinds=self.kinds),
+            batch_size=128, shuffle=False, num_workers=0, collate_fn=collate_tracks)
+        self.val_sub_sources = [val_sources[i] for i in sub]
+        self.branch_idx = [BRANCHES.index(b) for b in cfg.branches]
+
+    def _build_optimiser(self) -> None:
+        import torch
+
+        opts, model = self.opts, self.model
+        model.to(self.device)
+        if self.device == "cpu":
+            model.to(memory_format=torch.channels_last)
+        trunk_params = list(model.trunk.parameters())
+        trunk_ids = {id(p) for p in trunk_params}
+        self.optimiser = torch.optim.AdamW(
+            [{"params": trunk_params, "lr": opts.lr * opts.trunk_lr_scale},
+             {"params": [p for p in model.parameters() if id(p) not in trunk_ids]}],
+            lr=opts.lr, weight_decay=opts.weight_decay)
+        n_items = len(self.tr_idx) if not opts.max_train else min(len(self.tr_idx), opts.max_train)
+        self.total_steps = max(1, math.ceil(n_items / opts.batch_size) * opts.epochs)
+        self.budget_s = opts.time_budget_min * 60.0 if opts.time_budget_min else None
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimiser, self._lr_factor)
+        self.use_amp = self.device.startswith("cuda")
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+        self.bce = torch.nn.BCEWithLogitsLoss()
+
+    def _lr_factor(self, step: int) -> float:
+        """Linear warm-up, then a cosine to 2 % that follows the time budget when it runs out first."""
+        opts = self.opts
         if step < opts.warmup_steps:
             return (step + 1) / opts.warmup_steps
-        frac = (step - opts.warmup_steps) / max(1, total_steps - opts.warmup_steps)
-        if budget_s:
-            frac = max(frac, elapsed() / budget_s)
+        frac = (step - opts.warmup_steps) / max(1, self.total_steps - opts.warmup_steps)
+        if self.budget_s:
+            frac = max(frac, self.elapsed() / self.budget_s)
         return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, frac)))
 
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
-    use_amp = device.startswith("cuda")
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-    bce = torch.nn.BCEWithLogitsLoss()
-    start_epoch = 0
-    if opts.resume:
-        ck = torch.load(opts.resume, map_location="cpu", weights_only=False)
-        model.load_state_dict(ck["state_dict"])
-        opt.load_state_dict(ck["optimizer"])
-        sched.load_state_dict(ck["scheduler"])
-        start_epoch = int(ck["epoch"]) + 1
-        clock["elapsed"] = float(ck.get("elapsed_s", 0.0))
-        _log(f"resumed from {opts.resume} at epoch {start_epoch}")
-    ema = None
-    if opts.ema_decay:
+    def _resume(self) -> dict:
+        import torch
+
+        ck = torch.load(self.opts.resume, map_location="cpu", weights_only=False)
+        self.model.load_state_dict(ck["state_dict"])
+        self.optimiser.load_state_dict(ck["optimizer"])
+        self.scheduler.load_state_dict(ck["scheduler"])
+        self.start_epoch = int(ck["epoch"]) + 1
+        self._elapsed_before = float(ck.get("elapsed_s", 0.0))
+        _log(f"resumed from {self.opts.resume} at epoch {self.start_epoch}")
+        return ck
+
+    def _weight_average(self, ck: dict | None):
+        if not self.opts.ema_decay:
+            return None
         from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(opts.ema_decay), use_buffers=True)
-        if opts.resume and "ema" in ck:
+        ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(self.opts.ema_decay), use_buffers=True)
+        if ck is not None and "ema" in ck:
             ema.load_state_dict(ck["ema"])
         else:
-            ema.update_parameters(model)    # the average starts at the weights training starts from
+            ema.update_parameters(self.model)    # the average starts at the weights training starts from
+        return ema
 
-    hist_file = run_dir / "history.jsonl"
-    clock["since"] = time.time()
-    out_of_time = False
-    epochs_done = float(start_epoch)
-    for epoch in range(start_epoch, opts.epochs):
-        if out_of_time:
-            break
-        t0 = time.time()
-        train_ds.set_epoch(epoch)
-        g = torch.Generator().manual_seed(opts.seed * 1000 + epoch)
-        sampler = paired_order(tr_groups, g) if opts.paired else torch.randperm(len(tr_idx), generator=g).tolist()
-        if opts.max_train and opts.max_train < len(tr_idx):
-            sampler = sampler[:opts.max_train]
-        loader = DataLoader(train_ds, batch_size=opts.batch_size, sampler=sampler, num_workers=nw,
+    # ---- the loop ------------------------------------------------------------------------------
+    def elapsed(self) -> float:
+        """Seconds of training so far, this run and the runs it resumes."""
+        return self._elapsed_before + time.time() - self._since
+
+    @property
+    def eval_model(self):
+        """The model validated, calibrated and saved: the weight average when there is one."""
+        return self.ema.module if self.ema is not None else self.model
+
+    def run(self) -> dict:
+        self._since = time.time()
+        for epoch in range(self.start_epoch, self.opts.epochs):
+            t0 = time.time()
+            stats = self.epoch(epoch)
+            val = self.validate()
+            rec = {"epoch": epoch + 1, **stats, "epoch_s": round(time.time() - t0, 1),
+                   "lr": self.scheduler.get_last_lr()[0], **val}
+            _log(json.dumps(rec))
+            with open(self.run_dir / "history.jsonl", "a") as f:
+                f.write(json.dumps(rec) + "\n")
+            self.checkpoint(epoch)
+            if self.out_of_time:
+                break
+        return self.finish()
+
+    def _epoch_order(self, epoch: int) -> list[int]:
+        import torch
+
+        g = torch.Generator().manual_seed(self.opts.seed * 1000 + epoch)
+        order = paired_order(self.tr_groups, g) if self.opts.paired else torch.randperm(len(self.tr_idx), generator=g).tolist()
+        return order[:self.opts.max_train] if self.opts.max_train and self.opts.max_train < len(self.tr_idx) else order
+
+    def epoch(self, epoch: int) -> dict:
+        """Train one epoch (or until the time budget runs out); returns its mean loss and frame count."""
+        from torch.utils.data import DataLoader
+
+        from deepsentry.detector.data import collate_tracks
+
+        opts = self.opts
+        self.train_ds.set_epoch(epoch)
+        order = self._epoch_order(epoch)
+        loader = DataLoader(self.train_ds, batch_size=opts.batch_size, sampler=order, num_workers=max(0, int(opts.workers)),
                             collate_fn=collate_tracks, drop_last=True, persistent_workers=False,
-                            pin_memory=use_amp)
-        model.train()
+                            pin_memory=self.use_amp)
+        self.model.train()
         it = loader
         if opts.progress:
             from tqdm import tqdm
             it = tqdm(loader, desc=f"epoch {epoch + 1}/{opts.epochs}", unit="batch", mininterval=30)
         run_loss, n_seen, n_frames = 0.0, 0, 0
-        for x, lengths, y, fy, kind in it:
-            x, y, fy = x.to(device, non_blocking=True), y.to(device), fy.to(device)
-            if device == "cpu":
-                x = x.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=use_amp):
-                o = model(x, lengths)
-                loss = bce(o.frame_logits.float(), fy) + opts.track_weight * bce(o.track_logits.float(), y)
-                if branch_idx:
-                    loss = loss + opts.branch_weight * branch_loss(model.branch_logits(o.features).float(),
-                                                                   kind.repeat_interleave(lengths).to(device),
-                                                                   branch_idx)
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.unscale_(opt)
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-            scaler.step(opt)
-            scaler.update()
-            sched.step()
-            if ema is not None:
-                ema.update_parameters(model)
-            run_loss += float(loss.detach()) * len(y)
-            n_seen += len(y)
-            n_frames += x.shape[0]
-            if budget_s and elapsed() >= budget_s:
-                out_of_time = True
+        for batch in it:
+            loss, n_tracks, n_crops = self._step(*batch)
+            run_loss += loss * n_tracks
+            n_seen += n_tracks
+            n_frames += n_crops
+            if self.budget_s and self.elapsed() >= self.budget_s:
+                self.out_of_time = True
                 _log(f"time budget of {opts.time_budget_min} min reached in epoch {epoch + 1}")
                 break
-        epochs_done = epoch + (min(1.0, n_seen / max(1, len(sampler))) if out_of_time else 1.0)
-        vl, vy = predict_frames(ema.module if ema is not None else model, val_sub_loader, device)
-        vm = val_metrics(vl, vy, val_sub_sources)
-        rec = {"epoch": epoch + 1, "train_loss": run_loss / max(1, n_seen), "frames": n_frames,
-               "epoch_s": round(time.time() - t0, 1), "lr": sched.get_last_lr()[0],
-               "val_auc": vm["all"]["auc"], **{f"val_auc_{s}": vm[s]["auc"] for s in vm if s != "all"}}
-        _log(json.dumps(rec))
-        with open(hist_file, "a") as f:
-            f.write(json.dumps(rec) + "\n")
-        ck = {"state_dict": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-              **({"ema": ema.state_dict()} if ema is not None else {}),
-              "epoch": epoch, "cfg": cfg.to_dict(), "elapsed_s": elapsed(), "options": {k: str(v) for k, v in asdict(opts).items()}}
-        torch.save(ck, run_dir / "ckpt_last.tmp")
-        os.replace(run_dir / "ckpt_last.tmp", run_dir / "ckpt_last.pt")
+        self.epochs_done = epoch + (min(1.0, n_seen / max(1, len(order))) if self.out_of_time else 1.0)
+        return {"train_loss": run_loss / max(1, n_seen), "frames": n_frames}
 
-    # ---- calibration on val
-    if ema is not None:
-        model = ema.module
-        _log(f"calibrating and saving the weights' moving average (decay {opts.ema_decay})")
-    n_ep = round(epochs_done, 2)
-    trained_on = (" + ".join(f"{i.parent.name}/{i.name}" for i in indexes) + f": {len(train_rows)} train crops"
-                  + (f" (excluding source {','.join(opts.exclude_source)})" if opts.exclude_source else "")
-                  + (f" (leaving out {','.join(opts.leave_out)})" if opts.leave_out else "")
-                  + f", {n_ep} epochs, SBI p={p_sbi}" + (f", initialised from {Path(opts.init).name}" if opts.init else "")
-                  + (f", weight EMA {opts.ema_decay}" if ema is not None else ""))
-    model.cfg = cfg.replace(version=opts.version, trained_on=trained_on)
-    metrics = calibrate_on_val(model, images, labels, sources, va_idx, device, seed=opts.seed, kinds=kinds)
-    metrics.update({"train_seconds": round(time.time() - t_start, 1), "device": device, "epochs_run": n_ep,
-                    "options": {k: str(v) for k, v in asdict(opts).items()}})
-    save_weights(model, out, model.cfg, extra={"metrics": metrics})
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    _log_written(out, metrics)
-    return metrics
+    def _step(self, x, lengths, y, fy, kind) -> tuple[float, int, int]:
+        import torch
+
+        device, opts = self.device, self.opts
+        x, y, fy = x.to(device, non_blocking=True), y.to(device), fy.to(device)
+        if device == "cpu":
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=self.use_amp):
+            o = self.model(x, lengths)
+            loss = self.bce(o.frame_logits.float(), fy) + opts.track_weight * self.bce(o.track_logits.float(), y)
+            if self.branch_idx:
+                loss = loss + opts.branch_weight * branch_loss(self.model.branch_logits(o.features).float(),
+                                                               kind.repeat_interleave(lengths).to(device),
+                                                               self.branch_idx)
+        self.optimiser.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(self.optimiser)
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
+        self.scaler.step(self.optimiser)
+        self.scaler.update()
+        self.scheduler.step()
+        if self.ema is not None:
+            self.ema.update_parameters(self.model)
+        return float(loss.detach()), len(y), x.shape[0]
+
+    def validate(self) -> dict:
+        """AUC on the fixed validation subset, overall and per source (``val_auc``, ``val_auc_<source>``)."""
+        vl, vy = predict_frames(self.eval_model, self.val_sub_loader, self.device)
+        vm = val_metrics(vl, vy, self.val_sub_sources)
+        return {"val_auc": vm["all"]["auc"], **{f"val_auc_{s}": vm[s]["auc"] for s in vm if s != "all"}}
+
+    def checkpoint(self, epoch: int) -> Path:
+        """Write ``ckpt_last.pt`` atomically: the weights, optimiser, schedule, average and elapsed time."""
+        import torch
+
+        ck = {"state_dict": self.model.state_dict(), "optimizer": self.optimiser.state_dict(),
+              "scheduler": self.scheduler.state_dict(),
+              **({"ema": self.ema.state_dict()} if self.ema is not None else {}),
+              "epoch": epoch, "cfg": self.cfg.to_dict(), "elapsed_s": self.elapsed(),
+              "options": {k: str(v) for k, v in asdict(self.opts).items()}}
+        path = self.run_dir / "ckpt_last.pt"
+        torch.save(ck, self.run_dir / "ckpt_last.tmp")
+        os.replace(self.run_dir / "ckpt_last.tmp", path)
+        return path
+
+    def finish(self) -> dict:
+        """Calibrate the evaluated model on the whole validation split and write the weights file."""
+        from deepsentry.detector.model import save_weights
+
+        opts = self.opts
+        model = self.eval_model
+        if self.ema is not None:
+            _log(f"calibrating and saving the weights' moving average (decay {opts.ema_decay})")
+        n_ep = round(self.epochs_done, 2)
+        model.cfg = self.cfg.replace(version=opts.version, trained_on=self._trained_on(n_ep))
+        metrics = calibrate_on_val(model, self.images, self.labels, self.sources, self.va_idx, self.device,
+                                   seed=opts.seed, kinds=self.kinds)
+        metrics.update({"train_seconds": round(time.time() - self.t_start, 1), "device": self.device,
+                        "epochs_run": n_ep, "options": {k: str(v) for k, v in asdict(opts).items()}})
+        save_weights(model, self.out, model.cfg, extra={"metrics": metrics})
+        (self.run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        _log_written(self.out, metrics)
+        return metrics
+
+    def _trained_on(self, n_ep: float) -> str:
+        opts = self.opts
+        return (" + ".join(f"{i.parent.name}/{i.name}" for i in self.indexes) + f": {len(self.train_rows)} train crops"
+                + (f" (excluding source {','.join(opts.exclude_source)})" if opts.exclude_source else "")
+                + (f" (leaving out {','.join(opts.leave_out)})" if opts.leave_out else "")
+                + f", {n_ep} epochs, SBI p={self.p_sbi}" + (f", initialised from {Path(opts.init).name}" if opts.init else "")
+                + (f", weight EMA {opts.ema_decay}" if self.ema is not None else ""))
 
 
 def _log_written(out: Path, metrics: dict) -> None:

@@ -102,10 +102,10 @@ def _create(args) -> int:
     if not args.no_ledger and settings.ledger_enabled:
         ledger = claim_on_ledger(signed, key_path, settings)
     _emit(args, {"consent": str(args.out), "consent_hash": signed.consent_hash, "subject_key": str(key_path),
-                 "modes": list(signed.modes), "expires": signed.record["expires"], "ledger": ledger},
+                 "modes": list(signed.modes), "expires": signed.record.expires, "ledger": ledger},
           [f"consent written to {args.out}", f"consent hash  {signed.consent_hash}",
            f"subject key   {key_path} (encrypted; the subject needs it to revoke)",
-           f"modes         {', '.join(signed.modes)}; expires {signed.record['expires']}", f"ledger        {ledger}"])
+           f"modes         {', '.join(signed.modes)}; expires {signed.record.expires}", f"ledger        {ledger}"])
     return 0
 
 
@@ -142,8 +142,8 @@ def consent_status(path: Path, settings, *, photo: Path | None = None, ledger: b
     report: dict = {"file": str(path), "valid": False}
     try:
         c = cm.load_consent(path)
-        report.update(subject=c.subject_name, creator=c.record["creator"], modes=list(c.modes),
-                      issued=c.record["issued"], expires=c.record["expires"], consent_hash=c.consent_hash)
+        report.update(subject=c.subject_name, creator=c.record.creator, modes=list(c.modes),
+                      issued=c.record.issued, expires=c.record.expires, consent_hash=c.consent_hash)
         c.verify_signature()
         report["signature"] = "valid"
         c.check_expiry()
@@ -236,7 +236,7 @@ def _generate(args) -> int:
     finally:
         if bar is not None:
             bar.close()
-    data = receipt.to_json() if hasattr(receipt, "to_json") else dict(receipt)
+    data = receipt.to_json()
     _emit(args, data, [f"wrote {args.out}"] + [f"  {k:14} {v}" for k, v in data.items()
                                                if not isinstance(v, (dict, list))])
     return 0

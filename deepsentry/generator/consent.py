@@ -24,6 +24,7 @@ clear.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -38,6 +39,7 @@ import numpy as np
 
 from deepsentry import jsonio
 from deepsentry.errors import BadRequest, ConsentError, KeyStoreError, NoFaceFound
+from deepsentry.records import Record, optional
 
 FORMAT = "deepsentry-consent"
 VERSION = 1
@@ -84,15 +86,76 @@ def _unb64(s: str, what: str) -> bytes:
 
 
 @dataclass(frozen=True)
+class ConsentSubject(Record):
+    """The depicted person: the name they consented under and their Ed25519 public key (base64, raw)."""
+    name: str
+    public_key: str
+
+
+@dataclass(frozen=True)
+class ConsentRecord(Record):
+    """What the subject signs. ``to_json()`` is the signed JSON object (signed as :func:`canonical_json`),
+    so a field added here changes every new record's bytes, and a record read back keeps the values
+    exactly as written (the signature covers them)."""
+    version: int
+    subject: ConsentSubject
+    creator: str
+    modes: tuple[str, ...]
+    photo_sha256: str
+    embedding: str                       # base64 of 128 int16 (see quantise)
+    embedding_sha256: str
+    revocation_commit: str               # 0x + keccak of the revocation secret ("" while signing)
+    issued: str                          # ISO 8601 UTC, "Z"
+    expires: str                         # ISO date
+    nonce: str
+    embedding_model: str | None = optional()
+    face_threshold: float | None = optional()
+
+    @classmethod
+    def from_json(cls, rec: Any, what: str) -> ConsentRecord:
+        """Parse a record read from a file; a wrong shape raises ``consent_invalid`` naming the field.
+        Values are only type-checked here: whether they are allowed is the signature's and the checks' job."""
+        if not isinstance(rec, dict):
+            raise ConsentError(f"{what}: record or signature missing", code="consent_invalid")
+        fields = dataclasses.fields(cls)
+        names = [f.name for f in fields]
+        missing = [f.name for f in fields if f.default is dataclasses.MISSING and f.name not in rec]
+        if missing:
+            raise ConsentError(f"{what}: record lacks {', '.join(missing)}", code="consent_invalid")
+        unknown = sorted(set(rec) - set(names))
+        if unknown:
+            raise ConsentError(f"{what}: record has unknown fields {', '.join(unknown)}", code="consent_invalid")
+        if rec["version"] != VERSION:
+            raise ConsentError(f"{what}: unsupported consent version {rec['version']!r}", code="consent_invalid")
+        subject = rec["subject"]
+        if not isinstance(subject, dict) or set(subject) != {"name", "public_key"} \
+                or not all(isinstance(v, str) for v in subject.values()):
+            raise ConsentError(f"{what}: subject needs name and public_key", code="consent_invalid")
+        modes = rec["modes"]
+        text = [f.name for f in fields if f.type in ("str", "str | None") and not isinstance(rec.get(f.name, ""), str)]
+        if not isinstance(modes, list) or not all(isinstance(m, str) for m in modes) or text:
+            raise ConsentError(f"{what}: {', '.join(text) or 'modes'} has the wrong type", code="consent_invalid")
+        thr = rec.get("face_threshold")
+        if thr is not None and (isinstance(thr, bool) or not isinstance(thr, (int, float))):
+            raise ConsentError(f"{what}: face_threshold is not a number", code="consent_invalid")
+        try:
+            dt.date.fromisoformat(rec["expires"])
+            bytes.fromhex(rec["revocation_commit"].removeprefix("0x"))
+        except ValueError as exc:
+            raise ConsentError(f"{what}: bad expires or revocation_commit: {exc}", code="consent_invalid") from exc
+        return cls(**{**rec, "subject": ConsentSubject(**subject), "modes": tuple(modes)})
+
+
+@dataclass(frozen=True)
 class SignedConsent:
-    record: dict[str, Any]
+    record: ConsentRecord
     signature: bytes
     path: Path | None = field(default=None, compare=False)
 
     # --- derived values ---------------------------------------------------------------------------
     @property
     def canonical(self) -> bytes:
-        return canonical_json(self.record)
+        return canonical_json(self.record.to_json())
 
     @property
     def consent_hash(self) -> str:
@@ -105,44 +168,42 @@ class SignedConsent:
 
     @property
     def modes(self) -> tuple[str, ...]:
-        return tuple(self.record.get("modes", ()))
+        return self.record.modes
 
     @property
     def subject_name(self) -> str:
-        return self.record["subject"]["name"]
+        return self.record.subject.name
 
     @property
     def public_key_bytes(self) -> bytes:
-        return _unb64(self.record["subject"]["public_key"], "subject.public_key")
+        return _unb64(self.record.subject.public_key, "subject.public_key")
 
     @property
     def expires(self) -> dt.date:
-        return dt.date.fromisoformat(self.record["expires"])
+        return dt.date.fromisoformat(self.record.expires)
 
     @property
     def embedding(self) -> np.ndarray:
-        raw = _unb64(self.record["embedding"], "embedding")
+        raw = _unb64(self.record.embedding, "embedding")
         if len(raw) != 256:
             raise ConsentError("consent record: the embedding is not 128 int16 values", code="consent_invalid")
-        if hashlib.sha256(raw).hexdigest() != self.record.get("embedding_sha256"):
+        if hashlib.sha256(raw).hexdigest() != self.record.embedding_sha256:
             raise ConsentError("consent record: embedding_sha256 does not match the embedding", code="consent_invalid")
         return dequantise(raw)
 
     @property
     def threshold(self) -> float:
         """The record's threshold, never looser than the generator's own."""
-        try:
-            rec = float(self.record.get("face_threshold", FACE_MATCH_THRESHOLD))
-        except (TypeError, ValueError):
-            rec = FACE_MATCH_THRESHOLD
-        return min(rec, FACE_MATCH_THRESHOLD)
+        rec = self.record.face_threshold
+        return FACE_MATCH_THRESHOLD if rec is None else min(float(rec), FACE_MATCH_THRESHOLD)
 
     @property
     def revocation_commit(self) -> bytes:
-        return bytes.fromhex(self.record["revocation_commit"].removeprefix("0x"))
+        return bytes.fromhex(self.record.revocation_commit.removeprefix("0x"))
 
     def to_json(self) -> dict[str, Any]:
-        return {"format": FORMAT, "algorithm": "Ed25519", "record": self.record, "signature": _b64(self.signature)}
+        return {"format": FORMAT, "algorithm": "Ed25519", "record": self.record.to_json(),
+                "signature": _b64(self.signature)}
 
     def write(self, path: Path) -> Path:
         path = Path(path)
@@ -188,10 +249,6 @@ class SignedConsent:
 
 
 # --- reading -------------------------------------------------------------------------------------
-_REQUIRED = ("version", "subject", "creator", "modes", "photo_sha256", "embedding", "embedding_sha256",
-             "revocation_commit", "issued", "expires", "nonce")
-
-
 def load_consent(path: Path | str | None) -> SignedConsent:
     """Parse a consent file. Missing file -> ``consent_missing``; malformed -> ``consent_invalid``.
     The signature is not checked here (see :meth:`SignedConsent.verify_signature`)."""
@@ -211,21 +268,10 @@ def load_consent(path: Path | str | None) -> SignedConsent:
     if not isinstance(doc, dict) or doc.get("format") != FORMAT or doc.get("algorithm") != "Ed25519":
         raise ConsentError(f"{path.name} is not a deepsentry consent record", code="consent_invalid")
     rec, sig = doc.get("record"), doc.get("signature")
-    if not isinstance(rec, dict) or not isinstance(sig, str):
+    if not isinstance(sig, str):
         raise ConsentError(f"{path.name}: record or signature missing", code="consent_invalid")
-    missing = [k for k in _REQUIRED if k not in rec]
-    if missing:
-        raise ConsentError(f"{path.name}: record lacks {', '.join(missing)}", code="consent_invalid")
-    if rec["version"] != VERSION:
-        raise ConsentError(f"{path.name}: unsupported consent version {rec['version']!r}", code="consent_invalid")
-    if not isinstance(rec["subject"], dict) or not {"name", "public_key"} <= set(rec["subject"]):
-        raise ConsentError(f"{path.name}: subject needs name and public_key", code="consent_invalid")
-    try:
-        dt.date.fromisoformat(rec["expires"])
-        bytes.fromhex(str(rec["revocation_commit"]).removeprefix("0x"))
-    except (TypeError, ValueError) as exc:
-        raise ConsentError(f"{path.name}: bad expires or revocation_commit: {exc}", code="consent_invalid") from exc
-    return SignedConsent(rec, _unb64(sig, "signature"), path)
+    record = ConsentRecord.from_json(rec, path.name)
+    return SignedConsent(record, _unb64(sig, "signature"), path)
 
 
 # --- subject keys --------------------------------------------------------------------------------
@@ -329,7 +375,7 @@ def read_image(path: Path) -> np.ndarray:
 
 def build_record(*, subject_name: str, public_raw: bytes, creator: str, modes, photo_bytes: bytes,
                  embedding: np.ndarray, expires: dt.date, issued: dt.datetime | None = None,
-                 threshold: float = FACE_MATCH_THRESHOLD) -> dict[str, Any]:
+                 threshold: float = FACE_MATCH_THRESHOLD) -> ConsentRecord:
     modes = sorted(set(modes))
     bad = [m for m in modes if m not in MODES]
     if bad or not modes:
@@ -340,38 +386,48 @@ def build_record(*, subject_name: str, public_raw: bytes, creator: str, modes, p
     if expires < issued.date():
         raise BadRequest(f"expiry {expires.isoformat()} is in the past", code="bad_expiry")
     q = quantise(embedding)
-    return {
-        "version": VERSION,
-        "subject": {"name": subject_name.strip(), "public_key": _b64(public_raw)},
-        "creator": creator,
-        "modes": modes,
-        "photo_sha256": hashlib.sha256(photo_bytes).hexdigest(),
-        "embedding": _b64(q),
-        "embedding_sha256": hashlib.sha256(q).hexdigest(),
-        "embedding_model": "dlib_face_recognition_resnet_model_v1",
-        "face_threshold": threshold,
-        "revocation_commit": "",          # filled once the hash-independent part is fixed (see below)
-        "issued": issued.isoformat().replace("+00:00", "Z"),
-        "expires": expires.isoformat(),
-        "nonce": secrets.token_hex(16),
-    }
+    return ConsentRecord(
+        version=VERSION,
+        subject=ConsentSubject(name=subject_name.strip(), public_key=_b64(public_raw)),
+        creator=creator,
+        modes=tuple(modes),
+        photo_sha256=hashlib.sha256(photo_bytes).hexdigest(),
+        embedding=_b64(q),
+        embedding_sha256=hashlib.sha256(q).hexdigest(),
+        embedding_model="dlib_face_recognition_resnet_model_v1",
+        face_threshold=threshold,
+        revocation_commit="",             # set by sign_record once the rest is fixed
+        issued=issued.isoformat().replace("+00:00", "Z"),
+        expires=expires.isoformat(),
+        nonce=secrets.token_hex(16),
+    )
 
 
-def sign_record(record: dict[str, Any], key) -> SignedConsent:
+def _uncommitted_hash(record: ConsentRecord) -> str:
+    """SHA-256 of the record with an empty ``revocation_commit``: what the revocation secret signs."""
+    return hashlib.sha256(canonical_json(dataclasses.replace(record, revocation_commit="").to_json())).hexdigest()
+
+
+def sign_record(record: ConsentRecord, key) -> SignedConsent:
     """Set ``revocation_commit`` and sign. The commit must not depend on the consent hash it protects,
     so it is the keccak of the subject's signature over the record *without* the commit."""
-    rec = dict(record)
-    rec["revocation_commit"] = ""
-    pre_hash = hashlib.sha256(canonical_json(rec)).hexdigest()
-    rec["revocation_commit"] = "0x" + keccak(revocation_secret(key, pre_hash)).hex()
-    return SignedConsent(rec, key.sign(canonical_json(rec)))
+    commit = "0x" + keccak(revocation_secret(key, _uncommitted_hash(record))).hex()
+    rec = dataclasses.replace(record, revocation_commit=commit)
+    return SignedConsent(rec, key.sign(canonical_json(rec.to_json())))
 
 
 def revocation_key_hash(consent: SignedConsent) -> str:
     """The hash the revocation secret signs: the record with an empty ``revocation_commit``."""
-    rec = dict(consent.record)
-    rec["revocation_commit"] = ""
-    return hashlib.sha256(canonical_json(rec)).hexdigest()
+    return _uncommitted_hash(consent.record)
+
+
+def _account_name() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):             # no login name and no passwd entry (some containers)
+        return "unknown creator"
 
 
 def create_consent(*, subject_name: str, photo: Path, modes, expires: dt.date, out: Path, settings,
@@ -390,7 +446,7 @@ def create_consent(*, subject_name: str, photo: Path, modes, expires: dt.date, o
         key_path = Path(subject_key)
     else:
         key, key_path = new_subject_key(subject_key_dir(settings), subject_name, passphrase)
-    creator = creator or os.environ.get("USER") or "unknown creator"
+    creator = creator or _account_name()
     record = build_record(subject_name=subject_name, public_raw=_raw_public(key), creator=creator, modes=modes,
                           photo_bytes=photo.read_bytes(), embedding=emb, expires=expires)
     signed = sign_record(record, key)

@@ -7,7 +7,6 @@ removes the temporary file (``finalize`` itself removes ``out`` when it fails).
 
 from __future__ import annotations
 
-import os
 import secrets
 import time
 from dataclasses import dataclass
@@ -199,15 +198,3 @@ def _animate_frames(src_img, src_face, driving: Path, info: video.VideoInfo, pro
             progress(0.3 + 0.6 * min(1.0, (i + 1) / total), "animating")
             yield animate_frame(src, last)
     return gen()
-
-
-def cleanup_partials(directory: Path) -> int:
-    """Remove leftover ``.*.partial.mp4`` files (from a killed process); returns how many."""
-    n = 0
-    for p in Path(directory).glob(".*.partial.mp4"):
-        try:
-            os.unlink(p)
-            n += 1
-        except OSError:
-            pass
-    return n

@@ -55,20 +55,14 @@ class Receipt:
 
 
 def _watermark_module():
-    try:
-        import deepsentry.watermark as wm
-    except ImportError as exc:
-        raise WatermarkError("the watermark module is not available", code="watermark_unavailable") from exc
+    """The watermark package, imported on first use (it pulls in numpy/scipy kernels a receipt read does not need)."""
+    import deepsentry.watermark as wm
+
     return wm
 
 
 def new_watermark_id() -> int:
-    wm = None
-    with contextlib.suppress(WatermarkError):
-        wm = _watermark_module()
-    if wm is not None and hasattr(wm, "new_watermark_id"):
-        return int(wm.new_watermark_id())
-    return secrets.randbits(32) or 1
+    return int(_watermark_module().new_watermark_id())
 
 
 def allocate_watermark_id(client=None, attempts: int = 32) -> int:

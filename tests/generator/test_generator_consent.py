@@ -144,3 +144,35 @@ def test_consent_for_other_person_created_and_checked(settings, tmp_path, media)
     with pytest.raises(ConsentError) as ei:
         signed.check_face(face_embedding_of(read_image(media["astronaut"])))
     assert ei.value.code == "face_mismatch"
+
+
+def test_consent_record_reads_back_exactly_as_signed(astronaut_consent):
+    """The typed record writes the very JSON it was read from (the signature covers those bytes)."""
+    from deepsentry.generator.consent import ConsentRecord, canonical_json, load_consent
+
+    doc = json.loads(astronaut_consent["path"].read_text())
+    c = load_consent(astronaut_consent["path"])
+    assert isinstance(c.record, ConsentRecord)
+    assert canonical_json(c.record.to_json()) == canonical_json(doc["record"])
+    assert c.record.subject.name == "Eileen Collins" and set(c.modes) == {"swap", "animate"}
+
+
+@pytest.mark.parametrize("change,word", [
+    (lambda r: r.update(extra="x"), "unknown fields extra"),
+    (lambda r: r.pop("nonce"), "lacks nonce"),
+    (lambda r: r.update(creator=7), "creator has the wrong type"),
+    (lambda r: r.update(modes="swap"), "modes has the wrong type"),
+    (lambda r: r["subject"].update(role="x"), "subject needs name and public_key"),
+    (lambda r: r.update(face_threshold="0.9"), "face_threshold is not a number"),
+])
+def test_malformed_consent_record_named(change, word, astronaut_consent, tmp_path):
+    from deepsentry.errors import ConsentError
+    from deepsentry.generator.consent import load_consent
+
+    doc = json.loads(astronaut_consent["path"].read_text())
+    change(doc["record"])
+    p = tmp_path / "odd.json"
+    p.write_text(json.dumps(doc))
+    with pytest.raises(ConsentError) as ei:
+        load_consent(p)
+    assert ei.value.code == "consent_invalid" and word in ei.value.message
