@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
@@ -150,7 +151,10 @@ class TrackDataset(Dataset):
     ``aug_keys`` (one int per row) ties items together: rows with the same key (a DFDC fake and the real
     video it was made from) get the same track length, crop windows and degradations, so within a batch
     the only difference the model can use is the manipulation itself. ``degrade_strength`` scales the
-    quality degradations and ``p_clean`` is the share of tracks left undegraded.
+    quality degradations and ``p_clean`` is the share of tracks left undegraded. With probability
+    ``p_ring`` a track's crop keeps only its middle (the face) and takes its border from another crop of
+    the set drawn at random whatever its label (:func:`swap_border`), so hair, background and framing,
+    which differ between the sources of reals and of fakes, stop telling them apart.
 
     With ``train=False`` every item is the single crop through ``eval_tensor`` (no randomness)."""
 
@@ -158,8 +162,9 @@ class TrackDataset(Dataset):
                  landmarks: list[np.ndarray | None] | None = None, p_sbi: dict[str, float] | None = None,
                  train: bool = True, track_lengths=(1, 1, 1, 1, 1, 2, 3, 4), seed: int = 0, indices=None,
                  aug_keys: np.ndarray | None = None, degrade_strength: float = 1.0, p_clean: float = 0.0,
-                 kinds: np.ndarray | None = None):
+                 kinds: np.ndarray | None = None, p_ring: float = 0.0):
         self.images = images
+        self.p_ring = float(p_ring)
         self.kinds = None if kinds is None else np.asarray(kinds, np.int64)
         self.labels = np.asarray(labels, np.int64)
         self.sources = list(sources)
@@ -193,6 +198,8 @@ class TrackDataset(Dataset):
         arng = np.random.default_rng([self.seed, self.epoch, 1, key])     # shared by rows with one key
         L = int(arng.choice(self.track_lengths))
         lm = self.landmarks[i] if self.landmarks is not None else None
+        if self.p_ring and rng.random() < self.p_ring:
+            img = swap_border(img, np.asarray(self.images[int(rng.integers(len(self.images)))]), rng)
         sbi = (label == 0 and lm is not None and len(lm) == 68
                and rng.random() < self.p_sbi.get(self.sources[i], 0.0))
         inconsistent = sbi and L > 1 and rng.random() < 0.5
@@ -211,6 +218,17 @@ class TrackDataset(Dataset):
         y = 1.0 if (label == 1 or sbi) else 0.0
         x = preprocess_batch(frames, self.cfg)
         return x, y, torch.full((L,), y), (1 + BRANCHES.index("blend")) if sbi else kind
+
+
+def swap_border(img: np.ndarray, other: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``img`` with its outer border (an eighth to a fifth of the side, feathered) taken from ``other``
+    (same size): the face stays, what surrounds it belongs to a random crop."""
+    s = img.shape[0]
+    b = int(rng.uniform(0.125, 0.2) * s)
+    mask = np.zeros((s, s), np.float32)
+    mask[b:s - b, b:s - b] = 1.0
+    mask = cv2.GaussianBlur(mask, (0, 0), max(1.0, b / 4))[:, :, None]
+    return (img * mask + other * (1.0 - mask)).astype(np.uint8)
 
 
 class ValTrackDataset(Dataset):

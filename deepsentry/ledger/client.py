@@ -26,6 +26,7 @@ from deepsentry.ledger import _abi
 from deepsentry.keys import KeyStore
 from deepsentry.ledger.node import DEFAULT_CHAIN_ID, NodeHandle, embedded_node, ledger_dir
 from deepsentry.ledger.outbox import Outbox
+from deepsentry.records import Record
 
 ZERO32 = b"\x00" * 32
 MAX_WATERMARK_ID = 2**64 - 1
@@ -89,6 +90,33 @@ class LedgerRecord:
         out = asdict(self)
         out["chain"] = self.caip2
         return out
+
+
+@dataclass(frozen=True)
+class Registration(Record):
+    """One file's registration as the contract takes it and the outbox journals it (``to_json()`` is the
+    journaled JSON): hashes as 0x hex, the zero hash for "no consent"."""
+    content_hash: str
+    manifest_hash: str
+    watermark_id: int
+    fingerprint: str
+    consent_hash: str
+    uri: str
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Registration:
+        return cls(**{f: d[f] for f in cls.__dataclass_fields__})
+
+    @property
+    def consent(self) -> str | None:
+        return self.consent_hash if int(self.consent_hash, 16) else None
+
+    def record(self, *, chain_id: int, contract: str, registrant: str | None, **chain: Any) -> LedgerRecord:
+        """The record the registry holds (or will hold) for it; ``chain``: the block's fields or ``status``."""
+        return LedgerRecord(content_hash=self.content_hash, manifest_hash=self.manifest_hash,
+                            watermark_id=self.watermark_id, fingerprint=self.fingerprint, consent_hash=self.consent,
+                            uri=self.uri, registrant=registrant, revoked=False, chain_id=chain_id, contract=contract,
+                            **chain)
 
 
 def _is_unreachable(exc: BaseException) -> bool:
@@ -308,21 +336,21 @@ class RegistryClient:
                  queue_if_down: bool = True) -> LedgerRecord:
         """Register a file. Node unreachable: queued in the outbox, returns a record with status "pending"
         (or raises ``LedgerError`` when ``queue_if_down=False``). Duplicates raise ``already_registered``."""
-        payload = {"content_hash": _hex(to_bytes32(content_hash, "content_hash")),
-                   "manifest_hash": _hex(to_bytes32(manifest_hash, "manifest_hash")),
-                   "watermark_id": _check_wm(watermark_id), "fingerprint": _hex(bytes(fingerprint)),
-                   "consent_hash": _hex(to_bytes32(consent_hash, "consent_hash")), "uri": str(uri)}
+        reg = Registration(content_hash=_hex(to_bytes32(content_hash, "content_hash")),
+                           manifest_hash=_hex(to_bytes32(manifest_hash, "manifest_hash")),
+                           watermark_id=_check_wm(watermark_id), fingerprint=_hex(bytes(fingerprint)),
+                           consent_hash=_hex(to_bytes32(consent_hash, "consent_hash")), uri=str(uri))
         if to_bytes32(content_hash) == ZERO32:
             raise BadRequest("content_hash must not be zero", code="bad_hash")
-        h = payload["content_hash"]
-        mine = self.outbox.journal(h, self.chain_id, self.address, payload)     # on disk before it is sent
+        h = reg.content_hash
+        mine = self.outbox.journal(h, self.chain_id, self.address, reg.to_json())     # on disk before it is sent
         self._fault("journaled")
         try:
-            rec = self._register_now(payload)
+            rec = self._register_now(reg)
         except BaseException as exc:
             if isinstance(exc, LedgerUnreachable) and queue_if_down:
-                self.outbox.put(h, self.chain_id, self.address, payload, exc.message)
-                return self._pending_record(payload)
+                self.outbox.put(h, self.chain_id, self.address, reg.to_json(), exc.message)
+                return self._pending_record(reg)
             if mine:
                 self.outbox.done(h, self.chain_id, self.address)
             raise
@@ -356,7 +384,7 @@ class RegistryClient:
         for h, payload, _state, _block in self.outbox.unsettled(self.chain_id, self.address):
             rec = self.lookup_by_hash(h)
             if rec is None:
-                rec = self._register_now(payload)
+                rec = self._register_now(Registration.from_json(payload))
                 replayed += 1
             self._settle(h, rec.block_number)
         return replayed
@@ -375,34 +403,28 @@ class RegistryClient:
             os.kill(pid, signal.SIGKILL)
         os.kill(os.getpid(), signal.SIGKILL)
 
-    def _pending_record(self, p: dict) -> LedgerRecord:
-        consent = p["consent_hash"] if int(p["consent_hash"], 16) else None
-        return LedgerRecord(content_hash=p["content_hash"], manifest_hash=p["manifest_hash"],
-                            watermark_id=p["watermark_id"], fingerprint=p["fingerprint"], consent_hash=consent,
-                            uri=p["uri"], registrant=self.keystore.address if self.keystore else None, timestamp=None,
-                            block_number=None, revoked=False, chain_id=self.chain_id, contract=self.address,
-                            status="pending")
+    def _pending_record(self, reg: Registration) -> LedgerRecord:
+        return reg.record(chain_id=self.chain_id, contract=self.address, status="pending", timestamp=None,
+                          block_number=None, registrant=self.keystore.address if self.keystore else None)
 
-    def _register_now(self, p: dict) -> LedgerRecord:
-        fn = self.contract.functions.register(to_bytes32(p["content_hash"]), to_bytes32(p["manifest_hash"]),
-                                              p["watermark_id"], bytes.fromhex(p["fingerprint"][2:]),
-                                              to_bytes32(p["consent_hash"]), p["uri"])
+    def _register_now(self, reg: Registration) -> LedgerRecord:
+        fn = self.contract.functions.register(to_bytes32(reg.content_hash), to_bytes32(reg.manifest_hash),
+                                              reg.watermark_id, bytes.fromhex(reg.fingerprint[2:]),
+                                              to_bytes32(reg.consent_hash), reg.uri)
         rcpt = self._transact(fn, after_send=lambda: self._fault("sent"))
-        # The transaction succeeded, so the stored record is exactly the payload; only the block's
+        # The transaction succeeded, so the stored record is exactly the registration; only the block's
         # timestamp and the consent state are read back.
         block = rcpt["blockNumber"]
         ts = self._retry("lookup", lambda: self.w3.eth.get_block(block)["timestamp"])
-        consent = p["consent_hash"] if int(p["consent_hash"], 16) else None
-        consent_revoked = self.is_consent_revoked(consent) if consent else None
-        return LedgerRecord(content_hash=p["content_hash"], manifest_hash=p["manifest_hash"],
-                            watermark_id=p["watermark_id"], fingerprint=p["fingerprint"], consent_hash=consent,
-                            uri=p["uri"], registrant=self.w3.to_checksum_address(rcpt["from"]), timestamp=int(ts),
-                            block_number=int(block), revoked=False, chain_id=self.chain_id, contract=self.address,
-                            tx_hash=_hex(rcpt["transactionHash"]), consent_revoked=consent_revoked)
+        consent_revoked = self.is_consent_revoked(reg.consent) if reg.consent else None
+        return reg.record(chain_id=self.chain_id, contract=self.address,
+                          registrant=self.w3.to_checksum_address(rcpt["from"]), timestamp=int(ts),
+                          block_number=int(block), tx_hash=_hex(rcpt["transactionHash"]),
+                          consent_revoked=consent_revoked)
 
     def pending_registration(self, content_hash: bytes | str) -> LedgerRecord | None:
         row = self.outbox.get(_hex(to_bytes32(content_hash)), self.chain_id, self.address)
-        return self._pending_record(row["payload"]) if row else None
+        return self._pending_record(Registration.from_json(row["payload"])) if row else None
 
     def _rebind(self, url: str) -> None:
         self.url = url
@@ -462,8 +484,9 @@ class RegistryClient:
                     "pending": self.outbox.count(self.chain_id, self.address)["pending"]}
         rows = list(self.outbox.pending(self.chain_id, self.address))
         for i, (h, payload) in enumerate(rows):
+            reg = Registration.from_json(payload)
             try:
-                rec = self._register_now(payload)
+                rec = self._register_now(reg)
             except LedgerUnreachable as exc:
                 self.outbox.mark(h, self.chain_id, self.address, state="pending", error=exc.message)
                 return {"delivered": delivered, "failed": failed, "pending": len(rows) - i}
@@ -471,7 +494,7 @@ class RegistryClient:
                 if isinstance(exc, AlreadyRegistered):
                     rec = self.lookup_by_hash(h)
                     mine = rec is not None and self.keystore is not None and rec.registrant == self.keystore.address
-                    if mine and rec.watermark_id == payload["watermark_id"]:
+                    if mine and rec.watermark_id == reg.watermark_id:
                         self._settle(h, rec.block_number)       # an earlier attempt went through
                         delivered += 1
                         continue

@@ -36,6 +36,21 @@ def test_sbi_changes_only_the_face_region(face_crop_160):
     assert np.array_equal(again, fake)          # params reproduce the blend exactly
 
 
+def test_border_swap_keeps_the_face_and_takes_the_border_from_the_other_crop(face_crop_160):
+    from deepsentry.detector.data import swap_border
+
+    other = np.full_like(face_crop_160, 17)
+    out = swap_border(face_crop_160, other, np.random.default_rng(0))
+    assert out.shape == face_crop_160.shape and out.dtype == np.uint8
+    assert np.abs(out[60:100, 60:100].astype(int) - face_crop_160[60:100, 60:100]).max() <= 1   # the face
+    assert np.abs(out[:8].astype(int) - 17).max() <= 3 and np.abs(out[:, -8:].astype(int) - 17).max() <= 3  # border
+    # in training, a track whose border was swapped still carries its own crop's label
+    labels = np.array([0, 1])
+    ds = TrackDataset(np.stack([face_crop_160, other]), labels, ["a", "b"], create_detector("mobilenet_v3_small_lstm").cfg,
+                      p_ring=1.0, track_lengths=(1,))
+    assert [ds[k][1] for k in range(2)] == [0.0, 1.0]
+
+
 def test_training_steps_reduce_loss(tiny_index):
     torch.manual_seed(0)
     rows = read_index(tiny_index / "index.csv")
