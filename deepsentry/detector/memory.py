@@ -20,20 +20,14 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
-_trim: Callable[[int], int] | None = None
-_looked_up = False
 
-
+@functools.cache
 def _malloc_trim() -> Callable[[int], int] | None:
-    global _trim, _looked_up
-    if not _looked_up:
-        _looked_up = True
-        name = ctypes.util.find_library("c")
-        try:
-            _trim = ctypes.CDLL(name).malloc_trim if name else None
-        except (OSError, AttributeError):     # not glibc (musl, macOS): nothing to trim
-            _trim = None
-    return _trim
+    name = ctypes.util.find_library("c")
+    try:
+        return ctypes.CDLL(name).malloc_trim if name else None
+    except (OSError, AttributeError):     # not glibc (musl, macOS): nothing to trim
+        return None
 
 
 def release_freed_memory() -> bool:

@@ -31,6 +31,7 @@ import json
 import os
 import re
 import secrets
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -132,7 +133,8 @@ class ConsentRecord(Record):
                 or not all(isinstance(v, str) for v in subject.values()):
             raise ConsentError(f"{what}: subject needs name and public_key", code="consent_invalid")
         modes = rec["modes"]
-        text = [f.name for f in fields if f.type in ("str", "str | None") and not isinstance(rec.get(f.name, ""), str)]
+        text = [n for n, t in typing.get_type_hints(cls).items()
+                if t in (str, str | None) and not isinstance(rec.get(n, ""), str)]
         if not isinstance(modes, list) or not all(isinstance(m, str) for m in modes) or text:
             raise ConsentError(f"{what}: {', '.join(text) or 'modes'} has the wrong type", code="consent_invalid")
         thr = rec.get("face_threshold")
