@@ -1,6 +1,6 @@
 """Leave-one-family-out evaluation: train once per fake family without it, score every family.
 
-    .venv/bin/python bench/leave_one_out.py [--minutes 25] [--family KEY ...] [--runs runs/lofo]
+    .venv/bin/python bench/leave_one_out.py [--minutes 25] [--family KEY ...] [--runs runs/lofo] [--no-own]
 
 For each family (a substring of the crop indexes' ``family`` column) it runs ``deepsentry train`` with
 ``--leave-out KEY`` and a time budget, the same recipe as the shipped lite0_lstm weights, then reads the
@@ -9,6 +9,11 @@ held-out family's AUC is the number that predicts what a user meets; the other f
 run is the in-training reference at the same budget. A finished family (its ``metrics.json`` exists) is
 not trained again, so an interrupted bench resumes where it stopped. Runs share one crop and landmark
 cache (linked from ``--cache``, made by the first run if absent). Prints one table at the end.
+
+Our own generator's fakes (``runs/genfakes``, made by ``bench/generator_fakes.py --splits train val``) are
+two more families, ``own swap`` and ``own animate``: when that folder exists every run trains on it too
+(less the family left out) and the table has their columns; ``--no-own`` leaves them out. A run keeps the
+data it was trained with, so rows trained before the folder existed have no own-family cells.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = [ROOT.parent / "shared" / "datasets" / "faces", ROOT.parent / "shared" / "datasets" / "faces_more"]
+OWN = ROOT / "runs" / "genfakes"
 
 # key given to --leave-out (matches the fakes' family column only, never a real's), the source whose
 # val AUC is that family's, and the row label
@@ -32,16 +38,20 @@ FAMILIES = {
     "Stable Diffusion 2.1": ("sdfd", "Stable Diffusion 2.1"),
     "SFHQ-T2I": ("sfhq_t2i", "SFHQ-T2I (Flux/SDXL/DALL-E 3)"),
 }
-SLUG = {k: k.lower().replace(" ", "_").replace(".", "") for k in FAMILIES}
+OWN_FAMILIES = {
+    "own swap": ("own_swap", "own swap"),
+    "own animate": ("own_animate", "own animate"),
+}
+SLUG = {k: k.lower().replace(" ", "_").replace(".", "") for k in {**FAMILIES, **OWN_FAMILIES}}
 
 
-def train(key: str, run: Path, cache: Path, minutes: float, threads: int) -> None:
+def train(key: str, run: Path, cache: Path, minutes: float, threads: int, data: list[Path]) -> None:
     run.mkdir(parents=True, exist_ok=True)
     for name in ("crops160.npy", "crops160.json", "landmarks.npz"):
         src, dst = cache / name, run / name
         if src.is_file() and not dst.exists():
             os.symlink(src.resolve(), dst)
-    cmd = [str(ROOT / ".venv" / "bin" / "deepsentry"), "train", "--data", *map(str, DATA),
+    cmd = [str(ROOT / ".venv" / "bin" / "deepsentry"), "train", "--data", *map(str, data),
            "--arch", "lite0_lstm", "--pretrained", "--out", str(run / "model.pt"), "--epochs", "8",
            "--batch-size", "32", "--lr", "1e-3", "--trunk-lr-scale", "0.3", "--threads", str(threads),
            "--workers", "1", "--degrade-strength", "1.3", "--p-clean", "0.15", "--ema", "0.998",
@@ -51,37 +61,46 @@ def train(key: str, run: Path, cache: Path, minutes: float, threads: int) -> Non
         subprocess.run(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, check=True)
 
 
-def table(results: dict[str, dict]) -> list[str]:
-    cols = [FAMILIES[k][1] for k in FAMILIES]
+def table(results: dict[str, dict], families: dict[str, tuple[str, str]]) -> list[str]:
+    cols = [label for _, label in families.values()]
     out = ["| held out | " + " | ".join(cols) + " | all |", "|---" * (len(cols) + 2) + "|"]
     for key, frame in results.items():
         cells = []
-        for k, (source, _) in FAMILIES.items():
+        for k, (source, _) in families.items():
             a = frame.get(source, {}).get("auc")
             txt = "–" if a is None else f"{a:.3f}"
             cells.append(f"**{txt}**" if k == key else txt)
-        out.append(f"| {FAMILIES[key][1]} | " + " | ".join(cells) + f" | {frame['all']['auc']:.3f} |")
+        out.append(f"| {families[key][1]} | " + " | ".join(cells) + f" | {frame['all']['auc']:.3f} |")
     return out
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, default=25.0, help="training budget per held-out family")
-    ap.add_argument("--family", nargs="*", default=list(FAMILIES), choices=list(FAMILIES))
+    ap.add_argument("--family", nargs="*", default=None, choices=list(FAMILIES) + list(OWN_FAMILIES),
+                    help="families to hold out, one run each (default: all there are data for)")
     ap.add_argument("--runs", type=Path, default=ROOT / "runs" / "lofo")
-    ap.add_argument("--cache", type=Path, default=ROOT / "runs" / "v10", help="folder with crops160.npy etc.")
+    ap.add_argument("--cache", type=Path, default=None,
+                    help="folder with crops160.npy etc. (default: runs/v12 with our own fakes, runs/v10 without)")
+    ap.add_argument("--no-own", action="store_true", help="train and score without runs/genfakes")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
 
+    own = not args.no_own and (OWN / "index.csv").is_file()
+    families = {**FAMILIES, **(OWN_FAMILIES if own else {})}
+    data = DATA + ([OWN] if own else [])
+    cache = args.cache or ROOT / "runs" / ("v12" if own else "v10")
     results = {}
-    for key in args.family:
+    for key in args.family or list(families):
+        if key not in families:
+            raise SystemExit(f"no data for {key!r}: make runs/genfakes with bench/generator_fakes.py first")
         run = args.runs / SLUG[key]
         if not (run / "metrics.json").is_file():
-            train(key, run, args.cache, args.minutes, args.threads)
+            train(key, run, cache, args.minutes, args.threads, data)
         results[key] = json.loads((run / "metrics.json").read_text())["frame"]
-        print("\n".join(table({key: results[key]})), flush=True)
+        print("\n".join(table({key: results[key]}, families)), flush=True)
     print("\nAUC of each family's val fakes against all val reals; bold: the family left out of training")
-    print("\n".join(table(results)))
+    print("\n".join(table(results, families)))
     return 0
 
 

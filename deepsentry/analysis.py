@@ -31,17 +31,31 @@ def analyze_with_provenance(analyzer, path: Path, provenance: Callable[[Path], d
                             progress=None, explain: bool = False, source_url: str | None = None) -> AnalysisResult:
     """``analyzer.analyze_file(path)`` with its ``provenance`` set to ``provenance(path)`` (None without one).
 
-    The provenance check (hash, C2PA, watermark) runs on a second thread while the detector works: they
-    share no state, and the watermark reader spends its time in NumPy's FFT and the detector in torch,
-    both outside the GIL, so the answer comes after the longer of the two instead of after both."""
+    Where the CPU has cores for both, the provenance check (hash, C2PA, watermark) runs on a second thread
+    while the detector works: they share no state, and the watermark reader spends its time in NumPy's FFT
+    and the detector in torch, both outside the GIL, so the answer comes after the longer of the two.
+    Where it has not, they run one after the other: each already uses every core, and side by side they
+    only take turns (on 2 cores, a 720p clip took 2.6 s side by side and 2.0 s in sequence)."""
     if provenance is None:
         return analyzer.analyze_file(path, progress=progress, explain=explain, source_url=source_url)
+    if not _cores_for_both():
+        result = analyzer.analyze_file(path, progress=progress, explain=explain, source_url=source_url)
+        return result.with_provenance(provenance(path))
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(1, thread_name_prefix="deepsentry-provenance") as pool:
         pending = pool.submit(provenance, path)
         result = analyzer.analyze_file(path, progress=progress, explain=explain, source_url=source_url)
         return result.with_provenance(pending.result())
+
+
+def _cores_for_both() -> bool:
+    """True when the watermark reader's threads leave at least two cores to the detector's torch."""
+    import os
+
+    from deepsentry.watermark import worker_threads
+
+    return (os.cpu_count() or 1) >= worker_threads() + 2
 
 
 def analyze_target(settings, target: str, *, explain: bool = False, provenance: bool = True,

@@ -8,7 +8,6 @@ answering health checks and other requests. When the queue is full, ``submit`` r
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import logging
 import secrets
 import time
@@ -17,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from deepsentry.detector.memory import release_freed_memory
 from deepsentry.errors import Busy, DeepsentryError
 
 log = logging.getLogger("deepsentry.daemon")
@@ -104,15 +104,6 @@ class ResultCache:
             return None
         self._items.move_to_end(key)
         return value
-
-
-def release_memory() -> None:
-    """Hand freed heap pages back to the OS (glibc keeps them after a job's large frames are freed, so
-    the daemon's RSS would stay at its peak); a no-op elsewhere."""
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
 
 
 class JobManager:
@@ -208,7 +199,7 @@ class JobManager:
                         self.on_idle()
                     except Exception:  # noqa: BLE001 - housekeeping must not fail the job
                         log.exception("idle housekeeping failed")
-                release_memory()
+                release_freed_memory()     # the job's inputs and result JSON are freed too
 
         job.status, job.stage = "running", "starting"
         job._notify()

@@ -6,6 +6,9 @@ import argparse
 import json
 from pathlib import Path
 
+from deepsentry.detector.result import TRACK_SCORES
+from deepsentry.errors import BadRequest
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train the real/fake face detector on a crop index or video dataset")
@@ -55,9 +58,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_train)
 
     c = sub.add_parser("calibrate", help="refit a weights file's temperatures, threshold and uncertain band "
-                                         "on a crop index's val split (e.g. after changing its view)")
+                                         "on a crop index's val split (e.g. after changing its view); without "
+                                         "--data, only set --track-score")
     c.add_argument("weights", type=Path, help="weights file to recalibrate")
-    c.add_argument("--data", required=True, type=Path, help="folder with index.csv, or the CSV itself")
+    c.add_argument("--data", type=Path, default=None, help="folder with index.csv, or the CSV itself")
     c.add_argument("--out", required=True, type=Path, help="weights file to write (same network, new calibration)")
     c.add_argument("--view-scale", type=float, default=None,
                    help="share of a dataset-framed crop the model sees (training windows average 0.925)")
@@ -66,6 +70,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                      help="average each crop's and its mirror image's logits")
     tta.add_argument("--no-tta-flip", dest="tta_flip", action="store_false")
     c.add_argument("--version", default=None, help="version string to store (default: keep the file's)")
+    c.add_argument("--track-score", default=None, choices=list(TRACK_SCORES),
+                   help="how a face track's probability is made: the LSTM, the mean frame logit, or both "
+                        "(no refit needed: the threshold and band are fitted on frames)")
     c.add_argument("--device", default="auto")
     c.set_defaults(func=_calibrate)
 
@@ -99,10 +106,19 @@ def _train(args) -> int:
 
 
 def _calibrate(args) -> int:
+    from deepsentry.detector.model import restamp_weights
     from deepsentry.detector.train import recalibrate
 
+    if args.data is None:
+        if args.track_score is None or args.view_scale is not None or args.tta_flip is not None:
+            raise BadRequest("--data is needed to refit the calibration (only --track-score and --version "
+                             "can be set without it)", code="bad_request")
+        cfg = restamp_weights(args.weights, args.out, track_score=args.track_score,
+                              **({"version": args.version} if args.version else {}))
+        print(json.dumps({"weights": str(args.out), "track_score": cfg.track_score, "version": cfg.version}))
+        return 0
     metrics = recalibrate(args.weights, args.data, args.out, view_scale=args.view_scale, tta_flip=args.tta_flip,
-                          version=args.version, device=args.device)
+                          version=args.version, track_score=args.track_score, device=args.device)
     f = metrics["frame"]
     print(json.dumps({"weights": str(args.out), "val_auc": f["all"]["auc"], **metrics["calibration"],
                       **{f"val_auc_{s}": f[s]["auc"] for s in f if s != "all"}}))

@@ -125,10 +125,13 @@ def load_images(root: Path, rows: list[CropRow], cache_file: Path | None = None,
         arr[i] = img
     if cache_file is not None:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache_file.with_name(cache_file.stem + ".tmp.npy")
+        # both files are written aside and renamed over: a cache linked from another run is replaced
+        # by this run's own files, never written through (the other run's cache stays as it was)
+        tmp, tmp_meta = cache_file.with_name(cache_file.stem + ".tmp.npy"), meta.with_suffix(".tmp.json")
         np.save(tmp, arr)
+        tmp_meta.write_text(json.dumps({"key": key, "n": len(rows)}))
         tmp.replace(cache_file)
-        cache_file.with_suffix(".json").write_text(json.dumps({"key": key, "n": len(rows)}))
+        tmp_meta.replace(meta)
     return arr
 
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from deepsentry.detector.threads import on_torch_thread
+
 
 def square_box(box_xyxy, margin: float, shift: float = 0.0) -> tuple[float, float, float]:
     """Centre (cx, cy) and side of the square crop around a face box enlarged by ``margin``, its centre
@@ -97,6 +99,7 @@ class FaceDetector:
         h, w = shape[:2]
         return min(1.0, self.detect_side / float(max(h, w)))
 
+    @on_torch_thread
     def detect(self, frames: list[np.ndarray], batch: int = 8) -> list[list[Detection]]:
         """Faces in each frame (RGB uint8). Same-size frames are batched through MTCNN."""
         out: list[list[Detection]] = []
@@ -110,6 +113,7 @@ class FaceDetector:
                     out.extend(self._detect_batch([f]))
         return out
 
+    @on_torch_thread
     def detect_sequence(self, frames: list[np.ndarray]) -> list[list[Detection]]:
         """Faces in each frame of one video's sampled frames (RGB uint8, one size, in time order).
 
@@ -171,6 +175,7 @@ class FaceDetector:
         found = self.refine(frame, boxes)
         return [(d, step) for d, (_, step) in zip(found, carried) if d is not None]
 
+    @on_torch_thread
     def refine(self, frame: np.ndarray, boxes) -> list[Detection | None]:
         """Each approximate face box ``(x1, y1, x2, y2)`` on ``frame`` put onto the face by MTCNN's output
         network (``REFINE_PASSES`` times, each from the last one's box; the most confident pass is kept),
@@ -218,6 +223,7 @@ class FaceDetector:
             dets.append(Detection((x1, y1, x2, y2), float(conf), marks))
         return dets
 
+    @on_torch_thread
     def small_faces(self, frames: list[np.ndarray], floor: int = 16) -> list[Detection]:
         """Faces between ``floor`` and ``min_face`` pixels in ``frames`` (a few of them: this is a full
         search with a deeper pyramid). Only asked when nothing was found, so that "no face" can say

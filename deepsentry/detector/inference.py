@@ -17,6 +17,7 @@ import numpy as np
 
 from deepsentry.errors import BadRequest
 from deepsentry.detector.result import ModelInfo
+from deepsentry.detector.threads import on_torch_thread
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 DEFAULT_WEIGHTS_NAME = "deepsentry-detector-v9.pt"
@@ -28,7 +29,7 @@ def default_weights_path() -> Path:
 
 @dataclass(frozen=True)
 class TrackScore:
-    fake_prob: float                          # calibrated, from the LSTM over the whole track
+    fake_prob: float                          # calibrated, over the whole track (``cfg.track_score``)
     frame_probs: list[float] = field(default_factory=list)   # calibrated, per-frame head, in track order
     # per-branch calibrated probabilities (mean over the track's frames), for models with branches
     branches: dict[str, float] = field(default_factory=dict)
@@ -36,6 +37,17 @@ class TrackScore:
     def to_json(self) -> dict:
         return {"fake_prob": self.fake_prob, "frame_probs": list(self.frame_probs),
                 **({"branches": dict(self.branches)} if self.branches else {})}
+
+
+def track_logit(track_score: str, lstm: float, frames: np.ndarray) -> float:
+    """A track's calibrated logit from the LSTM's calibrated logit and its frames' (see
+    ``DetectorCfg.track_score``)."""
+    mean = float(np.mean(frames))
+    if track_score == "mean":
+        return mean
+    if track_score == "lstm+mean":
+        return 0.5 * (lstm + mean)
+    return lstm
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -67,6 +79,7 @@ class Scorer:
         return ModelInfo(name=c.name, version=c.version, arch=c.arch, input_size=c.input_size,
                          threshold=c.threshold, uncertain_band=(c.uncertain_band[0], c.uncertain_band[1]),
                          temperature=c.temperature_frame, temperature_track=c.temperature_track,
+                         track_score=c.track_score,
                          margin=c.margin, crop_shift=c.crop_shift, weights_sha256=self.weights_sha256,
                          trained_on=c.trained_on, branches=tuple(c.branches) if c.branches else None)
 
@@ -94,10 +107,12 @@ class Scorer:
                     views[k].append(self.model.frame_features(xv))
         return [torch.cat(v) for v in views]
 
+    @on_torch_thread
     def score_tracks(self, tracks: list[np.ndarray]) -> list[TrackScore]:
         """Score face tracks: each a (T, S, S, 3) RGB uint8 array of one face's crops in time order
         (S should be ``cfg.input_size``; other sizes are resized). All frames of all tracks go through the
-        CNN together in batches, then the LSTM reads each track (packed, so lengths never mix)."""
+        CNN together in batches, then the LSTM reads each track (packed, so lengths never mix); each
+        track's ``fake_prob`` is made from the LSTM's logit and/or its frames' as ``cfg.track_score`` says."""
         import torch
 
         if not tracks:
@@ -113,12 +128,14 @@ class Scorer:
             frame, track = self.model.view_logits(views, lengths)
             frame_logits, track_logits = frame.float().cpu().numpy(), track.float().cpu().numpy()
             bp = self._branch_probs(views)
-        fp = _sigmoid(frame_logits / self.cfg.temperature_frame)
-        tp = _sigmoid(track_logits / self.cfg.temperature_track)
+        frame_cal = frame_logits / self.cfg.temperature_frame
+        lstm_cal = track_logits / self.cfg.temperature_track
+        fp = _sigmoid(frame_cal)
         out, k = [], 0
         for i, n in enumerate(lengths):
             branches = {b: round(float(bp[k:k + n, j].mean()), 4) for j, b in enumerate(self.cfg.branches)}
-            out.append(TrackScore(float(tp[i]), [float(v) for v in fp[k:k + n]], branches))
+            track = track_logit(self.cfg.track_score, float(lstm_cal[i]), frame_cal[k:k + n])
+            out.append(TrackScore(float(_sigmoid(track)), [float(v) for v in fp[k:k + n]], branches))
             k += n
         return out
 
@@ -132,6 +149,7 @@ class Scorer:
         temps = np.asarray(self.cfg.branch_temperature or (1.0,) * len(self.cfg.branches))
         return _sigmoid(logits / temps[None, :])
 
+    @on_torch_thread
     def score_crops_detailed(self, crops) -> list[TrackScore]:
         """Still images: each crop's calibrated frame probability (as ``fake_prob``) and branch scores."""
         import torch
@@ -147,6 +165,7 @@ class Scorer:
                            {b: round(float(bp[i, j]), 4) for j, b in enumerate(self.cfg.branches)})
                 for i in range(len(p))]
 
+    @on_torch_thread
     def score_crops(self, crops) -> list[float]:
         """Calibrated per-frame fake probabilities of independent crops (still images)."""
         import torch
@@ -157,10 +176,12 @@ class Scorer:
             logits = self.model.view_logits(self._features(list(crops)))[0].float().cpu().numpy()
         return [float(v) for v in _sigmoid(logits / self.cfg.temperature_frame)]
 
+    @on_torch_thread
     def score_image(self, crop: np.ndarray) -> float:
         """Still image: the per-frame head's calibrated fake probability of one crop."""
         return self.score_crops([np.asarray(crop)])[0]
 
+    @on_torch_thread
     def explain(self, crop: np.ndarray, target: str = "predicted") -> np.ndarray:
         """Grad-CAM heatmap (S, S) float32 in [0, 1] on the last conv stage for one crop: where the
         evidence for the model's decision (``target="predicted"``; or "fake"/"real") lies."""
@@ -170,6 +191,7 @@ class Scorer:
             return grad_cam(self.model, np.asarray(crop), device=self.device, target=target)
 
 
+@on_torch_thread
 def load_scorer(weights: Path | None = None, device: str = "cpu") -> Scorer | None:
     """The detector from ``weights`` (default: the shipped file). None when the default file is not
     installed; an explicit path that is missing or unreadable raises ``ModelUnavailable``."""

@@ -26,6 +26,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.utils.rnn import pack_padded_sequence
 
+from deepsentry.detector.result import TRACK_SCORES
 from deepsentry.errors import BadRequest, ModelUnavailable
 
 FORMAT_VERSION = 1
@@ -67,6 +68,11 @@ class DetectorCfg:
     # calibration, filled in after training (identity until then)
     temperature_frame: float = 1.0
     temperature_track: float = 1.0
+    # how a face track's fake probability is made (``TRACK_SCORES``): "lstm", the LSTM's track logit over
+    # temperature_track; "mean", the mean frame logit over temperature_frame (the scale the threshold and
+    # band are fitted on); "lstm+mean", the mean of those two calibrated logits. Chosen per weights file by
+    # the video AUC of bench/video_eval.py (the LSTM must beat the frames' mean to be used alone).
+    track_score: str = "lstm"
     threshold: float = 0.5
     uncertain_band: tuple[float, float] = (0.5, 0.5)
     # provenance
@@ -92,6 +98,8 @@ class DetectorCfg:
                 d[k] = tuple(float(v) for v in d[k])
         if "branches" in d:
             d["branches"] = tuple(str(v) for v in d["branches"])
+        if d.get("track_score", "lstm") not in TRACK_SCORES:
+            raise BadRequest(f"unknown track_score {d['track_score']!r}: one of {', '.join(TRACK_SCORES)}")
         return cls(**d)
 
 
@@ -384,10 +392,7 @@ def save_weights(model: DeepfakeDetector, path: Path, cfg: DetectorCfg | None = 
     tmp.replace(path)
 
 
-def load_weights(path: Path, device: str = "cpu") -> tuple[DeepfakeDetector, dict]:
-    """Read a weights file written by ``save_weights`` (or a training checkpoint): (model in eval mode,
-    the raw blob)."""
-    path = Path(path)
+def _read_blob(path: Path) -> dict:
     if not path.is_file():
         raise ModelUnavailable(f"detector weights not found: {path}")
     try:
@@ -396,6 +401,26 @@ def load_weights(path: Path, device: str = "cpu") -> tuple[DeepfakeDetector, dic
         raise ModelUnavailable(f"cannot read detector weights {path}: {exc}") from exc
     if not isinstance(blob, dict) or "cfg" not in blob or "state_dict" not in blob:
         raise ModelUnavailable(f"{path} is not a deepsentry detector weights file")
+    return blob
+
+
+def restamp_weights(path: Path, out: Path, **changes) -> DetectorCfg:
+    """Copy a weights file with config values changed that no fitted value depends on (``track_score``,
+    ``version``): the network, its stored precision and its extra metadata are kept as they are."""
+    blob = _read_blob(Path(path))
+    cfg = DetectorCfg.from_dict({**blob["cfg"], **changes})
+    blob["cfg"] = cfg.to_dict()
+    out = Path(out)
+    tmp = out.with_name(out.name + ".tmp")
+    torch.save(blob, tmp)
+    tmp.replace(out)
+    return cfg
+
+
+def load_weights(path: Path, device: str = "cpu") -> tuple[DeepfakeDetector, dict]:
+    """Read a weights file written by ``save_weights`` (or a training checkpoint): (model in eval mode,
+    the raw blob)."""
+    blob = _read_blob(Path(path))
     cfg = DetectorCfg.from_dict(blob["cfg"])
     model = DeepfakeDetector(cfg)
     state = {k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()}

@@ -21,6 +21,7 @@ from deepsentry.detector.faces import FaceDetector, Track, link_tracks
 from deepsentry.detector.memory import releasing
 from deepsentry.detector.result import (AnalysisResult, Box, FaceTrack, FrameProb, Heatmap, MediaInfo, ModelInfo,
                                         Thumbnail, Verdict)
+from deepsentry.detector.threads import on_torch_thread
 from deepsentry.settings import Settings
 
 ProgressFn = Callable[[float, str], None]
@@ -189,6 +190,7 @@ class Analyzer:
         lim = self.settings.limits
         return max(1, min(lim.max_frames, int(math.ceil(info.duration * lim.sample_fps))))
 
+    @on_torch_thread
     def _analyze(self, frames: list[np.ndarray], times: list[float], media: dict[str, Any],
                  progress: ProgressFn, explain: bool, timings: dict[str, float], t0: float) -> AnalysisResult:
         t1 = time.perf_counter()

@@ -15,6 +15,9 @@ from deepsentry.records import Record, field, optional
 
 MediaKind = Literal["video", "image", "frames"]
 Label = Literal["fake", "real", "uncertain", "no_faces"]
+# how a face track's fake probability is made from the LSTM and the track's frames (``DetectorCfg.track_score``)
+TrackScoreMode = Literal["lstm", "mean", "lstm+mean"]
+TRACK_SCORES: tuple[str, ...] = TrackScoreMode.__args__
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,8 @@ class ModelInfo(Record):
     uncertain_band: tuple[float, float] = field()
     temperature: float = field()
     temperature_track: float = field()
+    track_score: TrackScoreMode = field(
+        "how a face track's fake_prob is made: the LSTM over the track, the mean of its frame scores, or both")
     margin: float = field()
     crop_shift: float = field()
     weights_sha256: str = field()

@@ -555,10 +555,11 @@ def calibrate_on_val(model, images, labels, sources: list[str], va_idx: np.ndarr
 
 
 def recalibrate(weights: Path, data: Path, out: Path, *, view_scale: float | None = None,
-                tta_flip: bool | None = None, version: str | None = None, device: str = "auto") -> dict:
+                tta_flip: bool | None = None, version: str | None = None, track_score: str | None = None,
+                device: str = "auto") -> dict:
     """Refit a weights file's calibration on the validation split of a crop index, optionally with a new
-    view scale or test-time flip (both change the scores, so the calibration must follow them), and
-    write the result to ``out``. The network weights are unchanged."""
+    view scale or test-time flip (both change the scores, so the calibration must follow them) or track
+    score, and write the result to ``out``. The network weights are unchanged."""
     from deepsentry.detector.data import load_images, read_index
     from deepsentry.detector.model import load_weights, save_weights
 
@@ -570,8 +571,8 @@ def recalibrate(weights: Path, data: Path, out: Path, *, view_scale: float | Non
     if not rows:
         raise BadRequest(f"{index}: no rows in the val split")
     model, _ = load_weights(Path(weights), device=device)
-    changes = {k: v for k, v in (("view_scale", view_scale), ("tta_flip", tta_flip), ("version", version))
-               if v is not None}
+    changes = {k: v for k, v in (("view_scale", view_scale), ("tta_flip", tta_flip), ("version", version),
+                                 ("track_score", track_score)) if v is not None}
     model.cfg = model.cfg.replace(**changes)
     images = load_images(index.parent, rows, None, progress=False)
     metrics = calibrate_on_val(model, images, np.array([r.label for r in rows]), [r.source for r in rows],

@@ -31,6 +31,7 @@ from deepsentry.watermark._io import (
     load_frames,
 )
 from deepsentry.watermark._payload import WATERMARK_BITS
+from deepsentry.watermark._riva import _threads as worker_threads
 from deepsentry.watermark._riva import release_spectra as release_caches
 
 __all__ = [
@@ -50,4 +51,5 @@ __all__ = [
     "psnr",
     "read_scores",
     "release_caches",
+    "worker_threads",
 ]

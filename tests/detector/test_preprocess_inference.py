@@ -135,6 +135,29 @@ def test_score_tracks_batched_equals_alone_and_is_calibrated(tiny_scorer):
         tiny_scorer.score_tracks([np.zeros((0, s, s, 3), np.uint8)])
 
 
+def test_track_score_modes_combine_the_lstm_and_the_frames_as_stored(tiny_scorer, tmp_path):
+    """``track_score`` is read from the weights file: "mean" is the track's mean calibrated frame logit,
+    "lstm" the LSTM's calibrated logit, "lstm+mean" the mean of the two; an unknown mode is refused."""
+    s = tiny_scorer.cfg.input_size
+    track = np.random.default_rng(3).integers(0, 256, (6, s, s, 3), dtype=np.uint8)
+    logit = lambda p: float(np.log(p / (1 - p)))                          # noqa: E731
+    scores = {}
+    for how in ("lstm", "mean", "lstm+mean"):
+        path = tmp_path / f"{how}.pt"
+        save_weights(tiny_scorer.model, path, tiny_scorer.cfg.replace(track_score=how))
+        scorer = load_scorer(path)
+        assert scorer.info().to_json()["track_score"] == how
+        scores[how] = scorer.score_tracks([track])[0]
+    frames = np.mean([logit(p) for p in scores["mean"].frame_probs])
+    assert logit(scores["mean"].fake_prob) == pytest.approx(frames, abs=1e-4)
+    assert abs(logit(scores["lstm"].fake_prob) - frames) > 1e-3        # the LSTM reads the track its own way
+    both = 0.5 * (logit(scores["lstm"].fake_prob) + frames)
+    assert logit(scores["lstm+mean"].fake_prob) == pytest.approx(both, abs=1e-4)
+    assert scores["lstm"].frame_probs == pytest.approx(scores["mean"].frame_probs, abs=1e-6)
+    with pytest.raises(BadRequest, match="track_score"):
+        DetectorCfg.from_dict({**tiny_scorer.cfg.to_dict(), "track_score": "max"})
+
+
 def test_tta_flip_averages_a_crop_and_its_mirror(tmp_path):
     torch.manual_seed(1)
     m = create_detector("tiny_test")

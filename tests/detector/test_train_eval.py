@@ -301,3 +301,48 @@ def test_calibrate_cli_refits_for_a_new_view(tiny_weights, tiny_index, tmp_path,
     assert main(["eval", str(tiny_index / "index.csv"), "--weights", str(out), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["n"] == 8 and report["threshold"] == pytest.approx(b.cfg.threshold)
+
+
+def test_crop_cache_linked_from_another_run_is_replaced_not_written_through(face_crop_160, tmp_path):
+    """A run that links another run's crop cache (as bench/leave_one_out.py does) and has other rows
+    builds its own cache; the linked run's files keep their crops and key."""
+    from deepsentry.detector.data import CropRow, load_images
+
+    root = tmp_path / "data"
+    root.mkdir()
+    cv2.imwrite(str(root / "a.png"), face_crop_160[:, :, ::-1])
+    cv2.imwrite(str(root / "b.png"), face_crop_160[::-1, :, ::-1].copy())
+    row_a = CropRow("a.png", "train", 0, "s", "g1", "c1")
+    row_b = CropRow("b.png", "train", 1, "s", "g2", "c2")
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    base = load_images(root, [row_a], first / "crops160.npy", progress=False)
+    meta_before = (first / "crops160.json").read_text()
+    for name in ("crops160.npy", "crops160.json"):
+        (second / name).symlink_to(first / name)
+
+    both = load_images(root, [row_a, row_b], second / "crops160.npy", progress=False)
+    assert both.shape[0] == 2 and not (second / "crops160.npy").is_symlink()
+    assert (first / "crops160.json").read_text() == meta_before
+    again = load_images(root, [row_a], first / "crops160.npy", progress=False)
+    assert isinstance(again, np.memmap) and np.array_equal(np.asarray(again), np.asarray(base))
+    reread = load_images(root, [row_a, row_b], second / "crops160.npy", progress=False)
+    assert isinstance(reread, np.memmap) and np.array_equal(np.asarray(reread), both)
+
+
+def test_calibrate_cli_sets_the_track_score_without_data_and_keeps_the_rest(tiny_weights, tmp_path, capsys):
+    """``deepsentry calibrate W --track-score mean`` needs no crop index: only ``track_score`` (and the
+    version) change; network and calibration stay. Asking for a refit without ``--data`` is refused."""
+    from deepsentry.cli import main
+
+    out = tmp_path / "mean.pt"
+    assert main(["calibrate", str(tiny_weights), "--out", str(out), "--track-score", "mean"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["track_score"] == "mean"
+    a, _ = load_weights(tiny_weights)
+    b, _ = load_weights(out)
+    assert b.cfg == a.cfg.replace(track_score="mean") and a.cfg.track_score == "lstm"
+    wa, wb = a.state_dict(), b.state_dict()
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert main(["calibrate", str(tiny_weights), "--out", str(tmp_path / "x.pt"), "--view-scale", "0.9"]) == 1
+    assert "--data is needed" in capsys.readouterr().err and not (tmp_path / "x.pt").exists()

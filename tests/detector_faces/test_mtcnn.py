@@ -74,3 +74,31 @@ def test_analyser_loads_without_torchvision_or_facenet():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_summed_area_resampling_equals_area_interpolation():
+    """Pyramid levels and candidate patches read from the summed-area table are what
+    ``interpolate(mode="area")`` gives (the reference's resampling), edges and upsampling included."""
+    import torch
+    import torch.nn.functional as F
+
+    from deepsentry.detector import mtcnn
+
+    frames = np.random.default_rng(0).integers(0, 256, (2, 37, 53, 3), dtype=np.uint8)
+    table = mtcnn._integral(torch.as_tensor(frames))
+    imgs = torch.as_tensor(frames).permute(0, 3, 1, 2).float()
+    for size in [(27, 38), (12, 12), (37, 53), (50, 61)]:
+        want = (F.interpolate(imgs, size=size, mode="area") - 127.5) * 0.0078125
+        torch.testing.assert_close(mtcnn._area(table, size), want, atol=1e-5, rtol=0)
+    # boxes (x1, y1, x2, y2, score) in 1-based pixel terms, some past the edges, one empty after clipping
+    boxes = torch.tensor([[3.7, 2.2, 20.9, 30.1, 1], [-5, -4, 10, 8, 1], [40, 20, 70, 45, 1],
+                          [30, 30, 33, 32, 1], [60, 50, 80, 60, 1]], dtype=torch.float32)
+    inds = torch.tensor([0, 1, 1, 0, 0])
+    for size in (24, 48):
+        got, ok = mtcnn._patches(table, boxes, inds, size)
+        assert ok.tolist() == [True, True, True, True, False]
+        want = []
+        for (x1, y1, x2, y2), k in zip(boxes[:4, :4].trunc().int().tolist(), inds[:4].tolist()):
+            x, y, ex, ey = max(x1, 1), max(y1, 1), min(x2, 53), min(y2, 37)
+            want.append(F.interpolate(imgs[k:k + 1, :, y - 1:ey, x - 1:ex], size=(size, size), mode="area"))
+        torch.testing.assert_close(got, (torch.cat(want) - 127.5) * 0.0078125, atol=1e-5, rtol=0)
