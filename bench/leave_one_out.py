@@ -1,6 +1,7 @@
 """Leave-one-family-out evaluation: train once per fake family without it, score every family.
 
     .venv/bin/python bench/leave_one_out.py [--minutes 25] [--family KEY ...] [--runs runs/lofo] [--no-own]
+        [--cache DIR] [--threads 2] [--match-quality P]
 
 For each family (a substring of the crop indexes' ``family`` column) it runs ``deepsentry train`` with
 ``--leave-out KEY`` and a time budget, the same recipe as the shipped lite0_lstm weights, then reads the
@@ -45,7 +46,7 @@ OWN_FAMILIES = {
 SLUG = {k: k.lower().replace(" ", "_").replace(".", "") for k in {**FAMILIES, **OWN_FAMILIES}}
 
 
-def train(key: str, run: Path, cache: Path, minutes: float, threads: int, data: list[Path]) -> None:
+def train(key: str, run: Path, cache: Path, minutes: float, threads: int, data: list[Path], extra: list[str]) -> None:
     run.mkdir(parents=True, exist_ok=True)
     for name in ("crops160.npy", "crops160.json", "landmarks.npz"):
         src, dst = cache / name, run / name
@@ -55,7 +56,7 @@ def train(key: str, run: Path, cache: Path, minutes: float, threads: int, data: 
            "--arch", "lite0_lstm", "--pretrained", "--out", str(run / "model.pt"), "--epochs", "8",
            "--batch-size", "32", "--lr", "1e-3", "--trunk-lr-scale", "0.3", "--threads", str(threads),
            "--workers", "1", "--degrade-strength", "1.3", "--p-clean", "0.15", "--ema", "0.998",
-           "--time-budget", str(minutes), "--no-progress", "--leave-out", key]
+           "--time-budget", str(minutes), "--no-progress", "--leave-out", key, *extra]
     print(f"[{time.strftime('%H:%M:%S')}] training without {key!r} for {minutes} min -> {run}", flush=True)
     with open(run / "train.log", "a") as log:
         subprocess.run(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, check=True)
@@ -84,6 +85,8 @@ def main() -> int:
                     help="folder with crops160.npy etc. (default: runs/v12 with our own fakes, runs/v10 without)")
     ap.add_argument("--no-own", action="store_true", help="train and score without runs/genfakes")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--match-quality", type=float, default=0.0,
+                    help="passed to deepsentry train: the recipe with quality matching (bench/shortcut_probe.py)")
     args = ap.parse_args()
 
     own = not args.no_own and (OWN / "index.csv").is_file()
@@ -96,7 +99,8 @@ def main() -> int:
             raise SystemExit(f"no data for {key!r}: make runs/genfakes with bench/generator_fakes.py first")
         run = args.runs / SLUG[key]
         if not (run / "metrics.json").is_file():
-            train(key, run, cache, args.minutes, args.threads, data)
+            train(key, run, cache, args.minutes, args.threads, data,
+                  ["--match-quality", str(args.match_quality)] if args.match_quality else [])
         results[key] = json.loads((run / "metrics.json").read_text())["frame"]
         print("\n".join(table({key: results[key]}, families)), flush=True)
     print("\nAUC of each family's val fakes against all val reals; bold: the family left out of training")

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from deepsentry.detector.augment import Degrade, crop_window, jitter_windows
+from deepsentry.detector.augment import Degrade, MatchQuality, crop_window, jitter_windows
 from deepsentry.detector.model import DetectorCfg, model_view, preprocess, preprocess_batch
 from deepsentry.detector.sbi import perturb_params, self_blend
 from deepsentry.errors import BadRequest
@@ -157,7 +157,10 @@ class TrackDataset(Dataset):
     quality degradations and ``p_clean`` is the share of tracks left undegraded. With probability
     ``p_ring`` a track's crop keeps only its middle (the face) and takes its border from another crop of
     the set drawn at random whatever its label (:func:`swap_border`), so hair, background and framing,
-    which differ between the sources of reals and of fakes, stop telling them apart.
+    which differ between the sources of reals and of fakes, stop telling them apart. With probability
+    ``p_match`` a track is first brought to a brightness, contrast, saturation and sharpness drawn alike
+    for both classes (:class:`~deepsentry.detector.augment.MatchQuality`; rows sharing a key share the
+    draw), so that sharp, contrasty generated portraits and soft real crops stop telling them apart.
 
     With ``train=False`` every item is the single crop through ``eval_tensor`` (no randomness)."""
 
@@ -165,9 +168,10 @@ class TrackDataset(Dataset):
                  landmarks: list[np.ndarray | None] | None = None, p_sbi: dict[str, float] | None = None,
                  train: bool = True, track_lengths=(1, 1, 1, 1, 1, 2, 3, 4), seed: int = 0, indices=None,
                  aug_keys: np.ndarray | None = None, degrade_strength: float = 1.0, p_clean: float = 0.0,
-                 kinds: np.ndarray | None = None, p_ring: float = 0.0):
+                 kinds: np.ndarray | None = None, p_ring: float = 0.0, p_match: float = 0.0):
         self.images = images
         self.p_ring = float(p_ring)
+        self.p_match = float(p_match)
         self.kinds = None if kinds is None else np.asarray(kinds, np.int64)
         self.labels = np.asarray(labels, np.int64)
         self.sources = list(sources)
@@ -208,6 +212,7 @@ class TrackDataset(Dataset):
         inconsistent = sbi and L > 1 and rng.random() < 0.5
         windows = jitter_windows(img, L, arng)
         degrade = Degrade(arng, self.degrade_strength) if arng.random() >= self.p_clean else (lambda a: a)
+        match = MatchQuality(arng) if self.p_match and arng.random() < self.p_match else (lambda a: a)
         params = None
         frames = []
         base = img
@@ -217,7 +222,7 @@ class TrackDataset(Dataset):
                     params = perturb_params(params, rng) if params is not None else None
                     base, params = self_blend(img, lm, rng, params)
             cx, cy, side, angle = windows[t]
-            frames.append(degrade(crop_window(base, cx, cy, side, angle, self.cfg.input_size)))
+            frames.append(degrade(match(crop_window(base, cx, cy, side, angle, self.cfg.input_size))))
         y = 1.0 if (label == 1 or sbi) else 0.0
         x = preprocess_batch(frames, self.cfg)
         return x, y, torch.full((L,), y), (1 + BRANCHES.index("blend")) if sbi else kind

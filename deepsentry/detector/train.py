@@ -51,6 +51,7 @@ class TrainOptions:
     degrade_strength: float = 1.0
     p_clean: float = 0.0                     # share of tracks with no degradation
     p_ring: float = 0.0                      # share of tracks whose crop border comes from another crop
+    p_match: float = 0.0                     # share of tracks brought to a random quality (augment.MatchQuality)
     crop_shift: float | None = None          # override the arch's crop centre shift (box heights)
     max_train: int | None = None             # cap on training items per epoch (random subset each epoch)
     time_budget_min: float | None = None     # stop after this many minutes of training; the LR schedule
@@ -295,7 +296,8 @@ class Trainer:
         self.train_ds = TrackDataset(self.images, self.labels, self.sources, cfg, landmarks=landmarks,
                                      p_sbi=self.p_sbi, train=True, seed=opts.seed, indices=self.tr_idx,
                                      aug_keys=aug_keys, degrade_strength=opts.degrade_strength,
-                                     p_clean=opts.p_clean, p_ring=opts.p_ring, kinds=self.kinds)
+                                     p_clean=opts.p_clean, p_ring=opts.p_ring, p_match=opts.p_match,
+                                     kinds=self.kinds)
         self.tr_groups = [rows[i].group for i in self.tr_idx]
         val_sources = [self.sources[i] for i in self.va_idx]
         sub = np.random.default_rng(opts.seed).permutation(len(self.va_idx))[:opts.val_subset]

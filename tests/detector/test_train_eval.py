@@ -346,3 +346,32 @@ def test_calibrate_cli_sets_the_track_score_without_data_and_keeps_the_rest(tiny
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
     assert main(["calibrate", str(tiny_weights), "--out", str(tmp_path / "x.pt"), "--view-scale", "0.9"]) == 1
     assert "--data is needed" in capsys.readouterr().err and not (tmp_path / "x.pt").exists()
+
+
+def test_quality_matching_brings_a_sharp_and_a_soft_crop_to_the_same_look(face_crop_160):
+    """``MatchQuality`` takes any crop to the drawn brightness, contrast and sharpness, so two crops that
+    differed in quality (a sharp, contrasty one and a soft, flat one) leave it alike: what training then
+    sees carries no quality cue to the label. One track keeps one setting; the draw never depends on the
+    crop."""
+    from deepsentry.detector.augment import MatchQuality, sharpness
+
+    sharp = face_crop_160
+    soft = cv2.GaussianBlur(((sharp.astype(np.float32) - 128) * 0.4 + 150).astype(np.uint8), (0, 0), 2.0)
+
+    def stats(img):
+        grey = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY).astype(np.float32)
+        return np.array([np.log(sharpness(img)), np.log(grey.std()), grey.mean() / 255])
+
+    before = np.abs(stats(sharp) - stats(soft))
+    gaps = []
+    for seed in range(12):
+        a, b = MatchQuality(np.random.default_rng(seed)), MatchQuality(np.random.default_rng(seed))
+        assert (a.sharpness, a.contrast, a.brightness) == (b.sharpness, b.contrast, b.brightness)
+        out_a, out_b = a(sharp), b(soft)
+        grey = cv2.cvtColor(out_a, cv2.COLOR_RGB2GRAY).astype(np.float32)
+        # near the targets (clipping at black and white moves a dark or bright target's mean a little)
+        assert abs(grey.mean() - a.brightness) < 15 and abs(np.log(grey.std() / a.contrast)) < 0.4
+        assert abs(np.log(sharpness(out_a) / a.sharpness)) < 0.7      # sharpening is bounded: approached
+        assert np.array_equal(a(sharp), out_a)                     # the track's later frames: the same setting
+        gaps.append(np.abs(stats(out_a) - stats(out_b)))
+    assert np.all(np.median(gaps, axis=0) < 0.35 * before), (before, np.median(gaps, axis=0))
