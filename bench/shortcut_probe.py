@@ -1,6 +1,7 @@
 """Can real and fake faces be told apart by image quality alone? A probe for training shortcuts.
 
     .venv/bin/python bench/shortcut_probe.py [--data DIR ...] [--per-source 1500] [--seed 0]
+    .venv/bin/python bench/shortcut_probe.py --weights FILE [FILE ...] [--reals 400]
 
 Sharp generated portraits against soft video and web crops: if quality alone separates a family's fakes
 from the reals, a detector can learn "sharp means fake" instead of the manipulation, and a clean real
@@ -14,12 +15,19 @@ AUC of each fake family against all val reals. That is done three times, on the 
 - **raw**: as stored;
 - **degraded**: through the training degradations (``Degrade`` at strength 1.3, 15 % of tracks clean:
   the shipped recipe), drawn independently for each crop;
-- **matched**: through ``MatchQuality`` (contrast and sharpness drawn alike for both classes) and then
-  the same degradations (``deepsentry train --match-quality``).
+- **matched**: through ``MatchQuality`` (brightness, contrast, saturation and sharpness drawn alike for
+  both classes) and then the same degradations (``deepsentry train --match-quality``).
 
 An AUC near 0.5 says quality carries no label; far from it, the family can be told from the reals
 without looking at the face. It also prints the sharpness and contrast percentiles that
 ``augment.SHARPNESS_RANGE`` and ``CONTRAST_RANGE`` are set from.
+
+``--weights`` asks what a trained model took from that: ``--reals`` val reals (an even share of each real
+source) are scored as stored and made "clean" (grey levels stretched to a contrast of 60 and sharpened
+to a sharpness of 15, the upper range of the generated fakes, each crop's own brightness and colour
+kept), and it prints, per weights file, the mean fake probability of each, the share labelled fake, and
+the AUC of clean against stored (0.5: cleaning a real photo changes nothing; below it, the model finds a
+cleaner photo more real, above it more fake).
 """
 
 from __future__ import annotations
@@ -107,6 +115,41 @@ def transform(crops, condition: str, rng: np.random.Generator) -> np.ndarray:
     return np.array(out)
 
 
+def clean(crop: np.ndarray) -> np.ndarray:
+    """A real crop given a studio look: contrast 60, sharpness 15, its own brightness and colour."""
+    match = MatchQuality(np.random.default_rng(0))
+    grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
+    match.brightness, match.contrast, match.sharpness = float(grey.mean()), 60.0, 15.0
+    match.saturation = float(cv2.cvtColor(crop, cv2.COLOR_RGB2HSV)[..., 1].mean())
+    return match(crop)
+
+
+def sensitivity(root: Path, rows, weights: list[Path], n: int, seed: int) -> int:
+    from deepsentry.detector.data import load_images
+    from deepsentry.detector.inference import load_scorer
+    from deepsentry.detector.model import model_view
+
+    rng = np.random.default_rng(seed)
+    sources = sorted({r.source for r in rows if r.split == "val" and r.label == 0})
+    reals = []
+    for s in sources:
+        pool = np.array([r for r in rows if r.split == "val" and r.label == 0 and r.source == s], dtype=object)
+        reals += list(rng.permutation(pool)[:n // len(sources)])
+    crops = load_images(root, reals, None, progress=False)
+    print(f"{len(reals)} val reals ({', '.join(sources)}), as stored and made clean")
+    print("| weights | mean p(fake) stored | clean | labelled fake, stored | clean | AUC clean vs stored |")
+    print("|---|---|---|---|---|---|")
+    for w in weights:
+        scorer = load_scorer(w)
+        stored = np.array(scorer.score_crops([model_view(c, scorer.cfg) for c in crops]))
+        cleaned = np.array(scorer.score_crops([model_view(clean(c), scorer.cfg) for c in crops]))
+        y = np.r_[np.zeros(len(stored)), np.ones(len(cleaned))]
+        fake = [np.mean([scorer.label(p) == "fake" for p in v]) for v in (stored, cleaned)]
+        print(f"| {w} | {stored.mean():.3f} | {cleaned.mean():.3f} | {fake[0]:.0%} | {fake[1]:.0%} | "
+              f"{auc(y, np.r_[stored, cleaned]):.3f} |", flush=True)
+    return 0
+
+
 def main() -> int:
     from deepsentry.detector.data import load_images, read_indexes
 
@@ -114,8 +157,13 @@ def main() -> int:
     ap.add_argument("--data", type=Path, nargs="+", default=DATA)
     ap.add_argument("--per-source", type=int, default=1500, help="train crops per source and label")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--weights", type=Path, nargs="+", default=None,
+                    help="score real crops as stored and made clean with these weights instead of the probe")
+    ap.add_argument("--reals", type=int, default=400, help="val reals to score with --weights")
     args = ap.parse_args()
     root, rows = read_indexes([d / "index.csv" for d in args.data])
+    if args.weights:
+        return sensitivity(root, rows, args.weights, args.reals, args.seed)
     rng = np.random.default_rng(args.seed)
     by_source = defaultdict(list)
     for r in rows:
