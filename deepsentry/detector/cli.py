@@ -117,7 +117,7 @@ def _calibrate(args) -> int:
     if args.data is None:
         if args.track_score is None or args.view_scale is not None or args.tta_flip is not None:
             raise BadRequest("--data is needed to refit the calibration (only --track-score and --version "
-                             "can be set without it)", code="bad_request")
+                             "can be set without it)")
         cfg = restamp_weights(args.weights, args.out, track_score=args.track_score,
                               **({"version": args.version} if args.version else {}))
         print(json.dumps({"weights": str(args.out), "track_score": cfg.track_score, "version": cfg.version}))

@@ -385,7 +385,11 @@ def save_weights(model: DeepfakeDetector, path: Path, cfg: DetectorCfg | None = 
              for k, v in model.state_dict().items()}
     blob = {"format": FORMAT_VERSION, "cfg": (cfg or model.cfg).to_dict(), "state_dict": state,
             "extra": extra or {}}
-    path = Path(path)
+    _write_blob(blob, Path(path))
+
+
+def _write_blob(blob: dict, path: Path) -> None:
+    """Write a weights blob aside and rename it over ``path``: a reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     torch.save(blob, tmp)
@@ -410,10 +414,7 @@ def restamp_weights(path: Path, out: Path, **changes) -> DetectorCfg:
     blob = _read_blob(Path(path))
     cfg = DetectorCfg.from_dict({**blob["cfg"], **changes})
     blob["cfg"] = cfg.to_dict()
-    out = Path(out)
-    tmp = out.with_name(out.name + ".tmp")
-    torch.save(blob, tmp)
-    tmp.replace(out)
+    _write_blob(blob, Path(out))
     return cfg
 
 
