@@ -1,7 +1,7 @@
 """Leave-one-family-out evaluation: train once per fake family without it, score every family.
 
     .venv/bin/python bench/leave_one_out.py [--minutes 25] [--family KEY ...] [--runs runs/lofo] [--no-own]
-        [--cache DIR] [--threads 2] [--match-quality P]
+        [--cache DIR] [--threads 2] [--match-quality P [--match-on pair|track]]
 
 For each family (a substring of the crop indexes' ``family`` column) it runs ``deepsentry train`` with
 ``--leave-out KEY`` and a time budget, the same recipe as the shipped lite0_lstm weights, then reads the
@@ -87,6 +87,8 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--match-quality", type=float, default=0.0,
                     help="passed to deepsentry train: the recipe with quality matching (bench/shortcut_probe.py)")
+    ap.add_argument("--match-on", choices=("pair", "track"), default="pair",
+                    help="passed to deepsentry train with --match-quality: fit it on a fake's original or each crop")
     args = ap.parse_args()
 
     own = not args.no_own and (OWN / "index.csv").is_file()
@@ -100,7 +102,8 @@ def main() -> int:
         run = args.runs / SLUG[key]
         if not (run / "metrics.json").is_file():
             train(key, run, cache, args.minutes, args.threads, data,
-                  ["--match-quality", str(args.match_quality)] if args.match_quality else [])
+                  ["--match-quality", str(args.match_quality), "--match-on", args.match_on]
+                  if args.match_quality else [])
         results[key] = json.loads((run / "metrics.json").read_text())["frame"]
         print("\n".join(table({key: results[key]}, families)), flush=True)
     print("\nAUC of each family's val fakes against all val reals; bold: the family left out of training")

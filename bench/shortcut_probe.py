@@ -150,6 +150,17 @@ def sensitivity(root: Path, rows, weights: list[Path], n: int, seed: int) -> int
     return 0
 
 
+def sample_split(rows, per_source: int, rng: np.random.Generator) -> tuple[list, list]:
+    """At most ``per_source`` train rows of each (source, label), drawn at random, and every val row."""
+    by_source = defaultdict(list)
+    for r in rows:
+        if r.split == "train":
+            by_source[(r.source, r.label)].append(r)
+    train = [r for group in by_source.values()
+             for r in rng.permutation(np.array(group, dtype=object))[:per_source]]
+    return train, [r for r in rows if r.split == "val"]
+
+
 def main() -> int:
     from deepsentry.detector.data import load_images, read_indexes
 
@@ -165,13 +176,7 @@ def main() -> int:
     if args.weights:
         return sensitivity(root, rows, args.weights, args.reals, args.seed)
     rng = np.random.default_rng(args.seed)
-    by_source = defaultdict(list)
-    for r in rows:
-        if r.split == "train":
-            by_source[(r.source, r.label)].append(r)
-    train = [r for group in by_source.values()
-             for r in rng.permutation(np.array(group, dtype=object))[:args.per_source]]
-    val = [r for r in rows if r.split == "val"]
+    train, val = sample_split(rows, args.per_source, rng)
     print(f"{len(train)} train crops (at most {args.per_source} per source and label), {len(val)} val crops",
           flush=True)
     train_img = load_images(root, train, None, progress=False)

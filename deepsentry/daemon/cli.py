@@ -35,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--explain", action="store_true", help="include per-face heatmaps (base64 PNG) in --json")
     p.add_argument("--no-provenance", action="store_true", help="skip the provenance lookup")
     p.add_argument("--device", help="auto, cpu or cuda[:N]")
-    p.add_argument("--weights", type=Path, help="detector weights file (default: the shipped model)")
+    p.add_argument("--weights", type=Path, help="detector weights file or ensemble manifest (default: the shipped model)")
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("report", help="write a shareable HTML/PDF report of a file, a URL or a saved result")
@@ -44,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pdf", type=Path, help="also write the report as this PDF")
     p.add_argument("--no-provenance", action="store_true", help="skip the provenance lookup")
     p.add_argument("--device", help="auto, cpu or cuda[:N]")
-    p.add_argument("--weights", type=Path, help="detector weights file (default: the shipped model)")
+    p.add_argument("--weights", type=Path, help="detector weights file or ensemble manifest (default: the shipped model)")
     p.set_defaults(func=cmd_report)
 
 

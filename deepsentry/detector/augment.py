@@ -140,9 +140,16 @@ class MatchQuality:
         self.saturation = float(rng.uniform(*SATURATION_RANGE))
         self._ops = None
 
+    def fit(self, img: np.ndarray) -> "MatchQuality":
+        """Choose the settings that bring ``img`` to the targets; later calls apply those settings to any
+        image. Fitting on a real crop and applying the result to its fake keeps the difference between the
+        two (a swap's blur against its own original) while quality across sources is randomised."""
+        self._ops = self._fit(img)
+        return self
+
     def __call__(self, img: np.ndarray) -> np.ndarray:
         if self._ops is None:
-            self._ops = self._fit(img)
+            self.fit(img)
         stretch, sharpen = self._ops
         return sharpen(stretch(img))
 

@@ -51,6 +51,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="share of tracks brought to a random brightness, contrast, saturation and sharpness drawn "
                         "alike for reals and fakes, so that image quality stops telling them apart "
                         "(bench/shortcut_probe.py)")
+    p.add_argument("--match-on", choices=("pair", "track"), default="pair",
+                   help="fit that quality on a fake's original and apply the same to the fake, keeping what "
+                        "differs within the pair (pair), or fit each crop on its own (track)")
     p.add_argument("--crop-shift", type=float, default=None,
                    help="crop centre moved down by this many face-box heights at inference (stored in the weights)")
     p.add_argument("--no-tta", action="store_true",
@@ -80,9 +83,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--device", default="auto")
     c.set_defaults(func=_calibrate)
 
+    f = sub.add_parser("fuse", help="combine several weights files into one detector: fit a calibrated combiner "
+                                    "over their scores on crop indexes' val split and write an ensemble manifest")
+    f.add_argument("members", nargs="+", metavar="WEIGHTS[:BRANCH]",
+                   help="weights files in the manifest's folder; BRANCH names a member without branch heads "
+                        "in the results' branches (e.g. deepsentry-detector-v9.pt:swap)")
+    f.add_argument("--data", type=Path, nargs="+", required=True, help="folders with index.csv (mix every family)")
+    f.add_argument("--out", type=Path, required=True, help="manifest to write (.json)")
+    f.add_argument("--version", default="0")
+    f.add_argument("--track-score", default="mean", choices=list(TRACK_SCORES),
+                   help="how each member's track logit is made before fusing")
+    f.set_defaults(func=_fuse)
+
     e = sub.add_parser("eval", help="evaluate the detector on a crop index CSV or a real/ fake/ media folder")
     e.add_argument("path", type=Path, help="crop index CSV, or a folder with real/ and fake/ (images, videos)")
-    e.add_argument("--weights", type=Path, default=None, help="weights file (default: the shipped one)")
+    e.add_argument("--weights", type=Path, default=None, help="weights file or ensemble manifest (default: the shipped one)")
     e.add_argument("--split", default="val", help="for a crop index: which split to score ('all' for every row)")
     e.add_argument("--roc-png", type=Path, default=None, help="write a ROC curve PNG here")
     e.add_argument("--device", default="cpu")
@@ -99,7 +114,7 @@ def _train(args) -> int:
                         max_train=args.max_train, time_budget_min=args.time_budget, input_size=args.input_size, resume=args.resume, version=args.version,
                         init=args.init, paired=not args.unpaired, degrade_strength=args.degrade_strength,
                         p_clean=args.p_clean, p_ring=args.p_ring,
-                        p_match=args.match_quality, crop_shift=args.crop_shift, tta_flip=not args.no_tta, ema_decay=args.ema,
+                        p_match=args.match_quality, match_on=args.match_on, crop_shift=args.crop_shift, tta_flip=not args.no_tta, ema_decay=args.ema,
                         progress=not args.no_progress, pretrained=args.pretrained,
                         trunk_lr_scale=args.trunk_lr_scale, branch_weight=args.branch_weight,
                         leave_out=tuple(args.leave_out))
@@ -127,6 +142,23 @@ def _calibrate(args) -> int:
     f = metrics["frame"]
     print(json.dumps({"weights": str(args.out), "val_auc": f["all"]["auc"], **metrics["calibration"],
                       **{f"val_auc_{s}": f[s]["auc"] for s in f if s != "all"}}))
+    return 0
+
+
+def _fuse(args) -> int:
+    from deepsentry.detector.ensemble import fit_ensemble
+
+    if args.out.suffix != ".json":
+        raise BadRequest("--out must be a .json manifest")
+    paths, names = [], []
+    for m in args.members:
+        file, _, branch = m.partition(":")
+        paths.append(Path(file))
+        names.append(branch or None)
+    spec, metrics = fit_ensemble(paths, names, args.data, args.out, version=args.version,
+                                 track_score=args.track_score)
+    print(json.dumps({"manifest": str(args.out), **metrics, "combiner": spec.combiner,
+                      "threshold": spec.threshold, "uncertain_band": spec.uncertain_band}))
     return 0
 
 

@@ -161,6 +161,11 @@ class TrackDataset(Dataset):
     ``p_match`` a track is first brought to a brightness, contrast, saturation and sharpness drawn alike
     for both classes (:class:`~deepsentry.detector.augment.MatchQuality`; rows sharing a key share the
     draw), so that sharp, contrasty generated portraits and soft real crops stop telling them apart.
+    ``match_anchors`` (one row index per row) names the crop whose first frame the matching settings are
+    fitted on: a fake's original, so that the fake gets the very operations its original gets and keeps
+    what differs between them (a swap is softer than the video it came from; matching each crop on its
+    own erased that, and cost DFDC AUC in training). A row that is its own anchor is fitted on its crop
+    before any self-blend. Without anchors each track is fitted on its own first frame.
 
     With ``train=False`` every item is the single crop through ``eval_tensor`` (no randomness)."""
 
@@ -168,8 +173,10 @@ class TrackDataset(Dataset):
                  landmarks: list[np.ndarray | None] | None = None, p_sbi: dict[str, float] | None = None,
                  train: bool = True, track_lengths=(1, 1, 1, 1, 1, 2, 3, 4), seed: int = 0, indices=None,
                  aug_keys: np.ndarray | None = None, degrade_strength: float = 1.0, p_clean: float = 0.0,
-                 kinds: np.ndarray | None = None, p_ring: float = 0.0, p_match: float = 0.0):
+                 kinds: np.ndarray | None = None, p_ring: float = 0.0, p_match: float = 0.0,
+                 match_anchors: np.ndarray | None = None):
         self.images = images
+        self.match_anchors = None if match_anchors is None else np.asarray(match_anchors, np.int64)
         self.p_ring = float(p_ring)
         self.p_match = float(p_match)
         self.kinds = None if kinds is None else np.asarray(kinds, np.int64)
@@ -213,6 +220,10 @@ class TrackDataset(Dataset):
         windows = jitter_windows(img, L, arng)
         degrade = Degrade(arng, self.degrade_strength) if arng.random() >= self.p_clean else (lambda a: a)
         match = MatchQuality(arng) if self.p_match and arng.random() < self.p_match else (lambda a: a)
+        if self.match_anchors is not None and isinstance(match, MatchQuality):
+            a = int(self.match_anchors[i])
+            anchor = img if a == i else np.asarray(self.images[a])
+            match.fit(crop_window(anchor, *windows[0], self.cfg.input_size))
         params = None
         frames = []
         base = img

@@ -20,7 +20,7 @@ from deepsentry.detector.result import ModelInfo
 from deepsentry.detector.threads import on_torch_thread
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-DEFAULT_WEIGHTS_NAME = "deepsentry-detector-v9.pt"
+DEFAULT_WEIGHTS_NAME = "deepsentry-detector-v15.json"   # an ensemble manifest (detector/ensemble.py)
 
 
 def default_weights_path() -> Path:
@@ -48,6 +48,15 @@ def track_logit(track_score: str, lstm: float, frames: np.ndarray) -> float:
     if track_score == "lstm+mean":
         return 0.5 * (lstm + mean)
     return lstm
+
+
+def check_tracks(tracks) -> list[np.ndarray]:
+    """The tracks as arrays, each a non-empty (T, S, S, 3) uint8 stack of crops; BadRequest otherwise."""
+    arrays = [np.asarray(t) for t in tracks]
+    for a in arrays:
+        if a.ndim != 4 or a.shape[0] < 1 or a.shape[3] != 3 or a.dtype != np.uint8:
+            raise BadRequest("each track must be a non-empty (T, S, S, 3) uint8 array")
+    return arrays
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -108,28 +117,32 @@ class Scorer:
         return [torch.cat(v) for v in views]
 
     @on_torch_thread
+    def calibrated_logits(self, crops, lengths: list[int] | None = None
+                          ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+        """The model's calibrated outputs for crops (all frames of all tracks end to end): frame logits (N,),
+        the LSTM's logit per track (with ``lengths``; else None) and the branch heads' probabilities (N, K).
+        What ``score_tracks`` turns into probabilities, and what an ensemble combines across models."""
+        import torch
+
+        with self._lock, torch.inference_mode():
+            views = self._features(list(crops))
+            frame, track = self.model.view_logits(views, lengths)
+            frame_cal = frame.float().cpu().numpy() / self.cfg.temperature_frame
+            lstm_cal = None if track is None else track.float().cpu().numpy() / self.cfg.temperature_track
+            bp = self._branch_probs(views)
+        return frame_cal, lstm_cal, bp
+
+    @on_torch_thread
     def score_tracks(self, tracks: list[np.ndarray]) -> list[TrackScore]:
         """Score face tracks: each a (T, S, S, 3) RGB uint8 array of one face's crops in time order
         (S should be ``cfg.input_size``; other sizes are resized). All frames of all tracks go through the
         CNN together in batches, then the LSTM reads each track (packed, so lengths never mix); each
         track's ``fake_prob`` is made from the LSTM's logit and/or its frames' as ``cfg.track_score`` says."""
-        import torch
-
-        if not tracks:
+        arrays = check_tracks(tracks)
+        if not arrays:
             return []
-        arrays = [np.asarray(t) for t in tracks]
-        for a in arrays:
-            if a.ndim != 4 or a.shape[0] < 1 or a.shape[3] != 3 or a.dtype != np.uint8:
-                raise BadRequest("each track must be a non-empty (T, S, S, 3) uint8 array")
         lengths = [a.shape[0] for a in arrays]
-        flat = [c for a in arrays for c in a]
-        with self._lock, torch.inference_mode():
-            views = self._features(flat)
-            frame, track = self.model.view_logits(views, lengths)
-            frame_logits, track_logits = frame.float().cpu().numpy(), track.float().cpu().numpy()
-            bp = self._branch_probs(views)
-        frame_cal = frame_logits / self.cfg.temperature_frame
-        lstm_cal = track_logits / self.cfg.temperature_track
+        frame_cal, lstm_cal, bp = self.calibrated_logits([c for a in arrays for c in a], lengths)
         fp = _sigmoid(frame_cal)
         out, k = [], 0
         for i, n in enumerate(lengths):
@@ -152,15 +165,10 @@ class Scorer:
     @on_torch_thread
     def score_crops_detailed(self, crops) -> list[TrackScore]:
         """Still images: each crop's calibrated frame probability (as ``fake_prob``) and branch scores."""
-        import torch
-
         if len(crops) == 0:
             return []
-        with self._lock, torch.inference_mode():
-            views = self._features(list(crops))
-            logits = self.model.view_logits(views)[0].float().cpu().numpy()
-            bp = self._branch_probs(views)
-        p = _sigmoid(logits / self.cfg.temperature_frame)
+        logits, _, bp = self.calibrated_logits(crops)
+        p = _sigmoid(logits)
         return [TrackScore(float(p[i]), [float(p[i])],
                            {b: round(float(bp[i, j]), 4) for j, b in enumerate(self.cfg.branches)})
                 for i in range(len(p))]
@@ -168,13 +176,9 @@ class Scorer:
     @on_torch_thread
     def score_crops(self, crops) -> list[float]:
         """Calibrated per-frame fake probabilities of independent crops (still images)."""
-        import torch
-
         if len(crops) == 0:
             return []
-        with self._lock, torch.inference_mode():
-            logits = self.model.view_logits(self._features(list(crops)))[0].float().cpu().numpy()
-        return [float(v) for v in _sigmoid(logits / self.cfg.temperature_frame)]
+        return [float(v) for v in _sigmoid(self.calibrated_logits(crops)[0])]
 
     @on_torch_thread
     def score_image(self, crop: np.ndarray) -> float:
@@ -192,9 +196,10 @@ class Scorer:
 
 
 @on_torch_thread
-def load_scorer(weights: Path | None = None, device: str = "cpu") -> Scorer | None:
-    """The detector from ``weights`` (default: the shipped file). None when the default file is not
-    installed; an explicit path that is missing or unreadable raises ``ModelUnavailable``."""
+def load_scorer(weights: Path | None = None, device: str = "cpu"):
+    """The detector from ``weights`` (default: the shipped file): a ``Scorer`` for a weights file, an
+    ``ensemble.EnsembleScorer`` (the same interface) for an ensemble manifest (``.json``). None when the
+    default file is not installed; an explicit path that is missing or unreadable raises ``ModelUnavailable``."""
     from deepsentry.detector.model import load_weights
 
     if device == "auto":
@@ -204,5 +209,8 @@ def load_scorer(weights: Path | None = None, device: str = "cpu") -> Scorer | No
         weights = default_weights_path()
         if not weights.is_file():
             return None
+    if Path(weights).suffix == ".json":
+        from deepsentry.detector.ensemble import load_ensemble
+        return load_ensemble(Path(weights), device=device)
     model, _ = load_weights(Path(weights), device=device)
     return Scorer(model, Path(weights), device=device)

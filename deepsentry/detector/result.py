@@ -67,8 +67,8 @@ class FaceTrack(Record):
     fake_prob: float | None = field("calibrated fake probability of the whole track (LSTM); null without weights")
     frame_probs: tuple[FrameProb, ...] = field()
     branches: Mapping[str, float] | None = optional(
-        "models with branches only: each branch's calibrated fake probability (blend: swaps, pasted edits, "
-        "warps; synthesis: faces a generator made whole), beside the fused fake_prob")
+        "models with branches only: each branch's calibrated fake probability (swap: the face-swap model; "
+        "blend: swaps, pasted edits, warps; synthesis: faces a generator made whole), beside the fused fake_prob")
     heatmap: Heatmap | None = optional()
 
 

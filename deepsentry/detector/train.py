@@ -52,6 +52,7 @@ class TrainOptions:
     p_clean: float = 0.0                     # share of tracks with no degradation
     p_ring: float = 0.0                      # share of tracks whose crop border comes from another crop
     p_match: float = 0.0                     # share of tracks brought to a random quality (augment.MatchQuality)
+    match_on: str = "pair"                   # fit that quality on a fake's original ("pair") or each crop ("track")
     crop_shift: float | None = None          # override the arch's crop centre shift (box heights)
     max_train: int | None = None             # cap on training items per epoch (random subset each epoch)
     time_budget_min: float | None = None     # stop after this many minutes of training; the LR schedule
@@ -106,6 +107,16 @@ def paired_order(groups: list[str], gen) -> list[int]:
         members = order[u]
         out.extend(members[j] for j in torch.randperm(len(members), generator=gen).tolist())
     return out
+
+
+def match_anchors(rows) -> np.ndarray:
+    """For each row, the index of the real row of its group (a fake's original; a real is its own), or
+    the row itself where the group has no real: what ``TrackDataset`` fits quality matching on."""
+    real_of = {}
+    for n, r in enumerate(rows):
+        if r.label == 0:
+            real_of.setdefault(r.group, n)
+    return np.array([real_of.get(r.group, n) for n, r in enumerate(rows)], np.int64)
 
 
 def branch_loss(logits: torch.Tensor, kinds: torch.Tensor, branch_idx: list[int]) -> torch.Tensor:
@@ -293,10 +304,12 @@ class Trainer:
 
         group_ids = {g: n for n, g in enumerate(dict.fromkeys(r.group for r in rows))}
         aug_keys = np.array([group_ids[r.group] for r in rows]) if opts.paired else None
+        anchors = match_anchors(rows) if opts.paired and opts.match_on == "pair" else None
         self.train_ds = TrackDataset(self.images, self.labels, self.sources, cfg, landmarks=landmarks,
                                      p_sbi=self.p_sbi, train=True, seed=opts.seed, indices=self.tr_idx,
                                      aug_keys=aug_keys, degrade_strength=opts.degrade_strength,
                                      p_clean=opts.p_clean, p_ring=opts.p_ring, p_match=opts.p_match,
+                                     match_anchors=anchors,
                                      kinds=self.kinds)
         self.tr_groups = [rows[i].group for i in self.tr_idx]
         val_sources = [self.sources[i] for i in self.va_idx]

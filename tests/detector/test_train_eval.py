@@ -375,3 +375,42 @@ def test_quality_matching_brings_a_sharp_and_a_soft_crop_to_the_same_look(face_c
         assert np.array_equal(a(sharp), out_a)                     # the track's later frames: the same setting
         gaps.append(np.abs(stats(out_a) - stats(out_b)))
     assert np.all(np.median(gaps, axis=0) < 0.35 * before), (before, np.median(gaps, axis=0))
+
+
+def test_quality_matching_fitted_on_the_original_keeps_a_swap_softer_than_its_original(face_crop_160):
+    """With ``match_anchors`` a fake is brought to the drawn quality by the operations fitted on its
+    original, so a soft swap stays softer than the video it came from (the cue that tells them apart
+    within a pair), while fitting each crop on its own makes the two equally sharp."""
+    from deepsentry.detector.model import DetectorCfg
+    from deepsentry.detector.train import match_anchors
+
+    real = face_crop_160
+    fake = cv2.GaussianBlur(real, (0, 0), 1.2)
+    images = np.stack([real, fake])
+
+    def lap_var(x: torch.Tensor) -> float:        # first frame, grey, after preprocessing (same for both)
+        g = x[0].mean(0).numpy()
+        return float(np.var(g[1:-1, 1:-1] * 4 - g[:-2, 1:-1] - g[2:, 1:-1] - g[1:-1, :-2] - g[1:-1, 2:]))
+
+    def ratios(anchors):
+        ds = TrackDataset(images, np.array([0, 1]), ["dfdc", "dfdc"], DetectorCfg(input_size=128),
+                          aug_keys=np.array([0, 0]), p_clean=1.0, p_match=1.0, match_anchors=anchors)
+        out = []
+        for epoch in range(8):
+            ds.set_epoch(epoch)
+            out.append(lap_var(ds[1][0]) / lap_var(ds[0][0]))
+        return np.array(out)
+
+    class Row:
+        def __init__(self, label, group):
+            self.label, self.group = label, group
+
+    anchors = match_anchors([Row(1, "a"), Row(0, "a"), Row(1, "b")])
+    assert anchors.tolist() == [1, 1, 2]          # a fake's original; a group without a real: itself
+    raw = lap_var(TrackDataset(images, np.array([0, 1]), ["dfdc"] * 2, DetectorCfg(input_size=128),
+                               train=False)[1][0]) / lap_var(
+        TrackDataset(images, np.array([0, 1]), ["dfdc"] * 2, DetectorCfg(input_size=128), train=False)[0][0])
+    paired, each = ratios(np.array([0, 0])), ratios(None)
+    assert raw < 0.6
+    assert np.all(paired < 0.75), (raw, paired)                # the swap stays clearly softer
+    assert np.median(np.abs(np.log(each))) < 0.5 * abs(np.log(raw)), (raw, each)  # each on its own: alike
