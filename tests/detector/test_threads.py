@@ -97,8 +97,10 @@ def test_an_analyzer_built_on_one_thread_and_used_on_another_runs_torch_on_one(t
     def hook(name):
         return lambda *_: seen.setdefault(name, set()).add(threading.current_thread().name)
 
-    mtcnn, model = analyzer.faces._mtcnn, analyzer.scorer.model
-    nets = {"pnet": mtcnn.pnet, "onet": mtcnn.onet, "trunk": model.trunk, "lstm": model.lstm}
+    mtcnn = analyzer.faces._mtcnn
+    nets = {"pnet": mtcnn.pnet, "onet": mtcnn.onet}
+    for k, member in enumerate(getattr(analyzer.scorer, "members", [analyzer.scorer])):   # an ensemble's too
+        nets |= {f"trunk{k}": member.model.trunk, f"lstm{k}": member.model.lstm}
     handles = [net.register_forward_pre_hook(hook(name)) for name, net in nets.items()]
     try:
         with ThreadPoolExecutor(1, thread_name_prefix="job") as pool:
