@@ -31,12 +31,13 @@ import numpy as np
 
 from deepsentry.detector.inference import (
     Scorer,
+    ScorerBase,
     TrackScore,
     _sigmoid,
     check_tracks,
     track_logit,
 )
-from deepsentry.detector.result import TRACK_SCORES, ModelInfo
+from deepsentry.detector.result import TRACK_SCORES
 from deepsentry.detector.threads import on_torch_thread
 from deepsentry.errors import BadRequest, ModelUnavailable
 
@@ -95,7 +96,7 @@ class EnsembleSpec:
             raise ModelUnavailable(f"malformed ensemble manifest: {exc}") from exc
 
 
-class EnsembleScorer:
+class EnsembleScorer(ScorerBase):
     """The ``Scorer`` interface over several member scorers (see the module docstring)."""
 
     def __init__(self, spec: EnsembleSpec, members: list[Scorer], path: Path, device: str = "cpu"):
@@ -103,7 +104,6 @@ class EnsembleScorer:
         self.members = members
         self.weights_path = Path(path)
         self.device = device
-        self._sha: str | None = None
         first = members[0].cfg
         for m in members[1:]:
             c = m.cfg
@@ -123,26 +123,6 @@ class EnsembleScorer:
             threshold=spec.threshold, uncertain_band=spec.uncertain_band, name=spec.name, version=spec.version,
             trained_on=spec.trained_on)
 
-    # ------------------------------------------------------------------ metadata
-    @property
-    def weights_sha256(self) -> str:
-        if self._sha is None:
-            from deepsentry.media import sha256_file
-            self._sha = sha256_file(self.weights_path)
-        return self._sha
-
-    def info(self) -> ModelInfo:
-        c = self.cfg
-        return ModelInfo(name=c.name, version=c.version, arch=c.arch, input_size=c.input_size,
-                         threshold=c.threshold, uncertain_band=(c.uncertain_band[0], c.uncertain_band[1]),
-                         temperature=1.0, temperature_track=1.0, track_score=c.track_score, margin=c.margin,
-                         crop_shift=c.crop_shift, weights_sha256=self.weights_sha256, trained_on=c.trained_on,
-                         branches=c.branches)
-
-    def label(self, p: float) -> str:
-        from deepsentry.detector.calibrate import label_for
-        return label_for(float(p), self.cfg.threshold, self.cfg.uncertain_band)
-
     # ------------------------------------------------------------------ scoring
     def _combine(self, logits: np.ndarray) -> np.ndarray:
         """(..., k) member logits -> fused logits."""
@@ -151,6 +131,10 @@ class EnsembleScorer:
 
     def _member_outputs(self, crops, lengths=None):
         return [m.calibrated_logits(crops, lengths) for m in self.members]
+
+    def _fused_frames(self, outs) -> np.ndarray:
+        """Fused frame logits from the members' ``calibrated_logits`` outputs."""
+        return self._combine(np.stack([o[0] for o in outs], axis=-1))
 
     def _branches(self, outs, sl: slice) -> dict[str, float]:
         res = {}
@@ -170,7 +154,7 @@ class EnsembleScorer:
             return []
         lengths = [a.shape[0] for a in arrays]
         outs = self._member_outputs([c for a in arrays for c in a], lengths)
-        frame_fused = self._combine(np.stack([o[0] for o in outs], axis=-1))
+        frame_fused = self._fused_frames(outs)
         out, k = [], 0
         for i, n in enumerate(lengths):
             sl = slice(k, k + n)
@@ -186,19 +170,14 @@ class EnsembleScorer:
         if len(crops) == 0:
             return []
         outs = self._member_outputs(crops)
-        p = _sigmoid(self._combine(np.stack([o[0] for o in outs], axis=-1)))
+        p = _sigmoid(self._fused_frames(outs))
         return [TrackScore(float(p[i]), [float(p[i])], self._branches(outs, slice(i, i + 1))) for i in range(len(p))]
 
     @on_torch_thread
     def score_crops(self, crops) -> list[float]:
         if len(crops) == 0:
             return []
-        outs = self._member_outputs(crops)
-        return [float(v) for v in _sigmoid(self._combine(np.stack([o[0] for o in outs], axis=-1)))]
-
-    @on_torch_thread
-    def score_image(self, crop: np.ndarray) -> float:
-        return self.score_crops([np.asarray(crop)])[0]
+        return [float(v) for v in _sigmoid(self._fused_frames(self._member_outputs(crops)))]
 
     @on_torch_thread
     def explain(self, crop: np.ndarray, target: str = "predicted") -> np.ndarray:

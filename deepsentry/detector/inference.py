@@ -63,17 +63,13 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(x, dtype=np.float64)))
 
 
-class Scorer:
-    """A loaded detector. Thread-safe for scoring (one lock around the model; torch runs the math)."""
+class ScorerBase:
+    """What every scorer shares: a ``cfg`` (framing, calibration, branches), a ``weights_path`` and the
+    metadata and labels made from them. Subclasses score (``score_crops``, ``score_tracks`` ...)."""
 
-    def __init__(self, model, weights_path: Path | None = None, device: str = "cpu", batch_size: int = 64):
-        self.model = model.eval()
-        self.cfg = model.cfg
-        self.device = device
-        self.batch_size = batch_size
-        self.weights_path = Path(weights_path) if weights_path else None
-        self._sha: str | None = None
-        self._lock = threading.Lock()
+    cfg = None
+    weights_path: Path | None = None
+    _sha: str | None = None
 
     # ------------------------------------------------------------------ metadata
     @property
@@ -95,6 +91,23 @@ class Scorer:
     def label(self, p: float) -> str:
         from deepsentry.detector.calibrate import label_for
         return label_for(float(p), self.cfg.threshold, self.cfg.uncertain_band)
+
+    @on_torch_thread
+    def score_image(self, crop: np.ndarray) -> float:
+        """Still image: the calibrated per-frame fake probability of one crop."""
+        return self.score_crops([np.asarray(crop)])[0]
+
+
+class Scorer(ScorerBase):
+    """A loaded detector. Thread-safe for scoring (one lock around the model; torch runs the math)."""
+
+    def __init__(self, model, weights_path: Path | None = None, device: str = "cpu", batch_size: int = 64):
+        self.model = model.eval()
+        self.cfg = model.cfg
+        self.device = device
+        self.batch_size = batch_size
+        self.weights_path = Path(weights_path) if weights_path else None
+        self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ scoring
     def _features(self, crops) -> list:
@@ -179,11 +192,6 @@ class Scorer:
         if len(crops) == 0:
             return []
         return [float(v) for v in _sigmoid(self.calibrated_logits(crops)[0])]
-
-    @on_torch_thread
-    def score_image(self, crop: np.ndarray) -> float:
-        """Still image: the per-frame head's calibrated fake probability of one crop."""
-        return self.score_crops([np.asarray(crop)])[0]
 
     @on_torch_thread
     def explain(self, crop: np.ndarray, target: str = "predicted") -> np.ndarray:
