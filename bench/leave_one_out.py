@@ -1,7 +1,7 @@
 """Leave-one-family-out evaluation: train once per fake family without it, score every family.
 
     .venv/bin/python bench/leave_one_out.py [--minutes 25] [--family KEY ...] [--runs runs/lofo] [--no-own]
-        [--cache DIR] [--threads 2] [--match-quality P [--match-on pair|track]]
+        [--cache DIR] [--threads 2] [--match-quality P [--match-on pair|track]] [--p-resynth P] [--recalibrate]
 
 For each family (a substring of the crop indexes' ``family`` column) it runs ``deepsentry train`` with
 ``--leave-out KEY`` and a time budget, the same recipe as the shipped lite0_lstm weights, then reads the
@@ -15,6 +15,12 @@ Our own generator's fakes (``runs/genfakes``, made by ``bench/generator_fakes.py
 two more families, ``own swap`` and ``own animate``: when that folder exists every run trains on it too
 (less the family left out) and the table has their columns; ``--no-own`` leaves them out. A run keeps the
 data it was trained with, so rows trained before the folder existed have no own-family cells.
+
+Calibration (the branch fusion, temperatures, threshold) is fitted on val without the held-out family, so
+the held-out AUC owes nothing to it. Runs trained before that rule (or whose calibration failed) can be
+refitted in place with ``--recalibrate``: the network is kept, its calibration is fitted again with the
+current code on the data it was trained with, and ``metrics.json`` is rewritten (the old one is kept as
+``metrics_before_recalibration.json``).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -62,6 +69,34 @@ def train(key: str, run: Path, cache: Path, minutes: float, threads: int, data: 
         subprocess.run(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, check=True)
 
 
+def recalibrate(key: str, run: Path, threads: int) -> None:
+    """Refit a finished run's calibration with the held-out family kept out of the fit (module docstring)."""
+    import numpy as np
+    import torch
+
+    from deepsentry.detector.data import BRANCHES, family_branch, load_images
+    from deepsentry.detector.model import load_weights, save_weights
+    from deepsentry.detector.train import TrainOptions, _left_out, _read_data, calibrate_on_val
+
+    torch.set_num_threads(threads)
+    old = json.loads((run / "metrics.json").read_text())
+    data = [Path(d) for d in re.findall(r"'([^']+)'", old["options"]["data"])]     # str() of the paths' tuple
+    model, _ = load_weights(run / "model.pt", device="cpu")
+    _, root, rows = _read_data(TrainOptions(data=tuple(data), out=run / "model.pt"), model.cfg, run)
+    images = load_images(root, rows, run / "crops160.npy", progress=False)
+    va = np.array([i for i, r in enumerate(rows) if r.split == "val"])
+    kinds = np.array([0 if r.label == 0 else 1 + BRANCHES.index(family_branch(r.family or r.source)) for r in rows])
+    fit = np.array([not _left_out(rows[i], (key,)) for i in va])
+    metrics = calibrate_on_val(model, images, np.array([r.label for r in rows]), [r.source for r in rows], va, "cpu",
+                               kinds=kinds, fit_mask=fit)
+    metrics.update({k: v for k, v in old.items() if k not in metrics})
+    if not (run / "metrics_before_recalibration.json").exists():
+        (run / "metrics.json").replace(run / "metrics_before_recalibration.json")
+    save_weights(model, run / "model.pt", model.cfg, extra={"metrics": metrics})
+    (run / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
+    print(f"[{time.strftime('%H:%M:%S')}] {run}: calibration refitted without {key!r}", flush=True)
+
+
 def table(results: dict[str, dict], families: dict[str, tuple[str, str]]) -> list[str]:
     cols = [label for _, label in families.values()]
     out = ["| held out | " + " | ".join(cols) + " | all |", "|---" * (len(cols) + 2) + "|"]
@@ -89,7 +124,13 @@ def main() -> int:
                     help="passed to deepsentry train: the recipe with quality matching (bench/shortcut_probe.py)")
     ap.add_argument("--match-on", choices=("pair", "track"), default="pair",
                     help="passed to deepsentry train with --match-quality: fit it on a fake's original or each crop")
+    ap.add_argument("--p-resynth", type=float, default=0.0,
+                    help="passed to deepsentry train: the share of reals made self-resynthesised synthesis fakes")
+    ap.add_argument("--recalibrate", action="store_true",
+                    help="refit finished runs' calibration without their held-out family (module docstring)")
     args = ap.parse_args()
+    extra = (["--match-quality", str(args.match_quality), "--match-on", args.match_on] if args.match_quality else []) \
+        + (["--p-resynth", str(args.p_resynth)] if args.p_resynth else [])
 
     own = not args.no_own and (OWN / "index.csv").is_file()
     families = {**FAMILIES, **(OWN_FAMILIES if own else {})}
@@ -101,9 +142,9 @@ def main() -> int:
             raise SystemExit(f"no data for {key!r}: make runs/genfakes with bench/generator_fakes.py first")
         run = args.runs / SLUG[key]
         if not (run / "metrics.json").is_file():
-            train(key, run, cache, args.minutes, args.threads, data,
-                  ["--match-quality", str(args.match_quality), "--match-on", args.match_on]
-                  if args.match_quality else [])
+            train(key, run, cache, args.minutes, args.threads, data, extra)
+        elif args.recalibrate:
+            recalibrate(key, run, args.threads)
         results[key] = json.loads((run / "metrics.json").read_text())["frame"]
         print("\n".join(table({key: results[key]}, families)), flush=True)
     print("\nAUC of each family's val fakes against all val reals; bold: the family left out of training")

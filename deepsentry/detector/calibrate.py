@@ -39,27 +39,49 @@ def fit_temperature(logits, labels, lo: float = 0.05, hi: float = 20.0, iters: i
     return float(math.exp((a + b) / 2))
 
 
-def fit_logistic(x, labels, l2: float = 1e-3, iters: int = 50) -> tuple[float, ...]:
+def fit_logistic(x, labels, l2: float = 1e-3, iters: int = 100) -> tuple[float, ...]:
     """Weights and bias (w_1..w_k, b) of a logistic regression of labels on the columns of ``x`` (N, k),
     by Newton's method with a small L2 penalty on the weights: the calibrated combiner of several
-    logits. Classes are weighted equally, so the fit does not lean to the larger one."""
+    logits. Classes are weighted equally, so the fit does not lean to the larger one.
+
+    Each Newton step is halved until the penalised loss goes down (Armijo backtracking): a full step can
+    overshoot when the classes are (nearly) separable on val, and once did, leaving weights in the
+    thousands and a bias of -1e12 that made every score 0. The penalised loss is strictly convex in the
+    weights, so this converges; a result that is still not finite raises ``ValueError``."""
     X = np.c_[np.asarray(x, dtype=np.float64), np.ones(len(x))]
     y = np.asarray(labels, dtype=np.float64)
     if y.size == 0 or y.min() == y.max():
         return tuple([1.0] + [0.0] * (X.shape[1] - 1))
     sw = np.where(y == 1, 0.5 / y.mean(), 0.5 / (1 - y.mean()))
     reg = np.full(X.shape[1], l2 * len(y))
-    reg[-1] = 0.0
+    reg[-1] = 1e-6 * len(y)                 # a trace of penalty on the bias keeps the Hessian regular
+
+    def loss(b: np.ndarray) -> float:
+        z = X @ b
+        return float(np.sum(sw * (np.logaddexp(0.0, z) - y * z)) + 0.5 * np.sum(reg * b * b))
+
     beta = np.zeros(X.shape[1])
     beta[0] = 1.0
+    f = loss(beta)
     for _ in range(iters):
         p = sigmoid(X @ beta)
         g = X.T @ (sw * (p - y)) + reg * beta
-        h = (X * (sw * p * (1 - p))[:, None]).T @ X + np.diag(reg + 1e-9)
+        h = (X * (sw * p * (1 - p))[:, None]).T @ X + np.diag(reg)
         step = np.linalg.solve(h, g)
-        beta -= step
-        if np.abs(step).max() < 1e-8:
+        t, decrease = 1.0, float(g @ step)
+        while t > 1e-12:
+            cand = beta - t * step
+            fc = loss(cand)
+            if np.isfinite(fc) and fc <= f - 1e-4 * t * decrease:
+                break
+            t *= 0.5
+        else:
+            break                            # no descent left along Newton's direction: converged
+        beta, f = cand, fc
+        if np.abs(t * step).max() < 1e-8:
             break
+    if not np.all(np.isfinite(beta)):
+        raise ValueError("logistic calibration did not converge")
     return tuple(float(v) for v in beta)
 
 

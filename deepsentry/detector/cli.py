@@ -47,6 +47,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--p-ring", type=float, default=0.0,
                    help="share of tracks whose crop border (hair, background) comes from another random crop, so "
                         "that only the face itself tells real from fake")
+    p.add_argument("--p-resynth", type=float, default=0.0,
+                   help="share of real tracks re-rendered through a random generator-like upsampler and trained as "
+                        "synthesis fakes (deepsentry/detector/resynth.py)")
     p.add_argument("--match-quality", type=float, default=0.0,
                    help="share of tracks brought to a random brightness, contrast, saturation and sharpness drawn "
                         "alike for reals and fakes, so that image quality stops telling them apart "
@@ -113,7 +116,7 @@ def _train(args) -> int:
                         workers=args.workers, threads=args.threads, exclude_source=tuple(args.exclude_source),
                         max_train=args.max_train, time_budget_min=args.time_budget, input_size=args.input_size, resume=args.resume, version=args.version,
                         init=args.init, paired=not args.unpaired, degrade_strength=args.degrade_strength,
-                        p_clean=args.p_clean, p_ring=args.p_ring,
+                        p_clean=args.p_clean, p_ring=args.p_ring, p_resynth=args.p_resynth,
                         p_match=args.match_quality, match_on=args.match_on, crop_shift=args.crop_shift, tta_flip=not args.no_tta, ema_decay=args.ema,
                         progress=not args.no_progress, pretrained=args.pretrained,
                         trunk_lr_scale=args.trunk_lr_scale, branch_weight=args.branch_weight,

@@ -21,6 +21,7 @@ from torch.utils.data import Dataset
 
 from deepsentry.detector.augment import Degrade, MatchQuality, crop_window, jitter_windows
 from deepsentry.detector.model import DetectorCfg, model_view, preprocess, preprocess_batch
+from deepsentry.detector.resynth import resynthesise
 from deepsentry.detector.sbi import perturb_params, self_blend
 from deepsentry.errors import BadRequest
 from deepsentry.media import kind_from_name, load_image
@@ -167,6 +168,10 @@ class TrackDataset(Dataset):
     own erased that, and cost DFDC AUC in training). A row that is its own anchor is fitted on its crop
     before any self-blend. Without anchors each track is fitted on its own first frame.
 
+    With probability ``p_resynth`` a real crop that is not self-blended becomes a self-resynthesised
+    fake (:func:`~deepsentry.detector.resynth.resynthesise`: the face re-rendered through a random
+    generator-like upsampler, the same for every frame of the track), a synthesis fake.
+
     With ``train=False`` every item is the single crop through ``eval_tensor`` (no randomness)."""
 
     def __init__(self, images: np.ndarray, labels: np.ndarray, sources: list[str], cfg: DetectorCfg,
@@ -174,8 +179,9 @@ class TrackDataset(Dataset):
                  train: bool = True, track_lengths=(1, 1, 1, 1, 1, 2, 3, 4), seed: int = 0, indices=None,
                  aug_keys: np.ndarray | None = None, degrade_strength: float = 1.0, p_clean: float = 0.0,
                  kinds: np.ndarray | None = None, p_ring: float = 0.0, p_match: float = 0.0,
-                 match_anchors: np.ndarray | None = None):
+                 match_anchors: np.ndarray | None = None, p_resynth: float = 0.0):
         self.images = images
+        self.p_resynth = float(p_resynth)
         self.match_anchors = None if match_anchors is None else np.asarray(match_anchors, np.int64)
         self.p_ring = float(p_ring)
         self.p_match = float(p_match)
@@ -217,6 +223,7 @@ class TrackDataset(Dataset):
         sbi = (label == 0 and lm is not None and len(lm) == 68
                and rng.random() < self.p_sbi.get(self.sources[i], 0.0))
         inconsistent = sbi and L > 1 and rng.random() < 0.5
+        resynth = label == 0 and not sbi and self.p_resynth > 0 and rng.random() < self.p_resynth
         windows = jitter_windows(img, L, arng)
         degrade = Degrade(arng, self.degrade_strength) if arng.random() >= self.p_clean else (lambda a: a)
         match = MatchQuality(arng) if self.p_match and arng.random() < self.p_match else (lambda a: a)
@@ -226,7 +233,7 @@ class TrackDataset(Dataset):
             match.fit(crop_window(anchor, *windows[0], self.cfg.input_size))
         params = None
         frames = []
-        base = img
+        base = resynthesise(img, rng)[0] if resynth else img
         for t in range(L):
             if sbi:
                 if params is None or inconsistent:
@@ -234,9 +241,11 @@ class TrackDataset(Dataset):
                     base, params = self_blend(img, lm, rng, params)
             cx, cy, side, angle = windows[t]
             frames.append(degrade(match(crop_window(base, cx, cy, side, angle, self.cfg.input_size))))
-        y = 1.0 if (label == 1 or sbi) else 0.0
+        y = 1.0 if (label == 1 or sbi or resynth) else 0.0
         x = preprocess_batch(frames, self.cfg)
-        return x, y, torch.full((L,), y), (1 + BRANCHES.index("blend")) if sbi else kind
+        if sbi or resynth:
+            kind = 1 + BRANCHES.index("blend" if sbi else "synthesis")
+        return x, y, torch.full((L,), y), kind
 
 
 def swap_border(img: np.ndarray, other: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -51,6 +51,8 @@ class TrainOptions:
     degrade_strength: float = 1.0
     p_clean: float = 0.0                     # share of tracks with no degradation
     p_ring: float = 0.0                      # share of tracks whose crop border comes from another crop
+    p_resynth: float = 0.0                   # share of real tracks re-rendered through a random upsampler
+                                             # (deepsentry.detector.resynth), synthesis fakes
     p_match: float = 0.0                     # share of tracks brought to a random quality (augment.MatchQuality)
     match_on: str = "pair"                   # fit that quality on a fake's original ("pair") or each crop ("track")
     crop_shift: float | None = None          # override the arch's crop centre shift (box heights)
@@ -66,7 +68,8 @@ class TrainOptions:
     trunk_lr_scale: float = 1.0              # the backbone's learning rate relative to ``lr`` (heads: 1.0)
     branch_weight: float = 0.5               # loss weight of each branch head (reals + its own family's fakes)
     leave_out: tuple[str, ...] = ()          # train rows whose family or source contains one of these are
-                                             # dropped (val keeps them: leave-one-family-out evaluation)
+                                             # dropped; val scores them but calibration is not fitted on
+                                             # them (leave-one-family-out evaluation)
     progress: bool = True
     version: str = "1"
 
@@ -282,8 +285,7 @@ class Trainer:
         self.indexes, root, rows = _read_data(opts, cfg, self.run_dir)
         if opts.exclude_source:
             rows = [r for r in rows if r.source not in set(opts.exclude_source)]
-        self.train_rows = [r for r in rows if r.split == "train"
-                           and not any(k.lower() in f"{r.family} {r.source}".lower() for k in opts.leave_out)]
+        self.train_rows = [r for r in rows if r.split == "train" and not _left_out(r, opts.leave_out)]
         val_rows = [r for r in rows if r.split == "val"]
         if not self.train_rows or not val_rows:
             raise BadRequest("the index needs rows in both the train and val split")
@@ -295,6 +297,8 @@ class Trainer:
         lms = cache_landmarks(root, real_paths, self.run_dir / "landmarks.npz", progress=opts.progress)
         self.tr_idx = np.array([pos[r.path] for r in self.train_rows])
         self.va_idx = np.array([pos[r.path] for r in val_rows])
+        # the val rows calibration is fitted on: a family left out of training is scored but not fitted on
+        self.fit_mask = np.array([not _left_out(r, opts.leave_out) for r in val_rows], bool)
         self.labels = np.array([r.label for r in rows])
         self.sources = [r.source for r in rows]
         self.kinds = np.array([0 if r.label == 0 else 1 + BRANCHES.index(family_branch(r.family or r.source))
@@ -309,7 +313,7 @@ class Trainer:
                                      p_sbi=self.p_sbi, train=True, seed=opts.seed, indices=self.tr_idx,
                                      aug_keys=aug_keys, degrade_strength=opts.degrade_strength,
                                      p_clean=opts.p_clean, p_ring=opts.p_ring, p_match=opts.p_match,
-                                     match_anchors=anchors,
+                                     match_anchors=anchors, p_resynth=opts.p_resynth,
                                      kinds=self.kinds)
         self.tr_groups = [rows[i].group for i in self.tr_idx]
         val_sources = [self.sources[i] for i in self.va_idx]
@@ -496,7 +500,7 @@ class Trainer:
         n_ep = round(self.epochs_done, 2)
         model.cfg = self.cfg.replace(version=opts.version, trained_on=self._trained_on(n_ep))
         metrics = calibrate_on_val(model, self.images, self.labels, self.sources, self.va_idx, self.device,
-                                   seed=opts.seed, kinds=self.kinds)
+                                   seed=opts.seed, kinds=self.kinds, fit_mask=self.fit_mask)
         metrics.update({"train_seconds": round(time.time() - self.t_start, 1), "device": self.device,
                         "epochs_run": n_ep, "options": {k: str(v) for k, v in asdict(opts).items()}})
         save_weights(model, self.out, model.cfg, extra={"metrics": metrics})
@@ -509,7 +513,9 @@ class Trainer:
         return (" + ".join(f"{i.parent.name}/{i.name}" for i in self.indexes) + f": {len(self.train_rows)} train crops"
                 + (f" (excluding source {','.join(opts.exclude_source)})" if opts.exclude_source else "")
                 + (f" (leaving out {','.join(opts.leave_out)})" if opts.leave_out else "")
-                + f", {n_ep} epochs, SBI p={self.p_sbi}" + (f", initialised from {Path(opts.init).name}" if opts.init else "")
+                + f", {n_ep} epochs, SBI p={self.p_sbi}"
+                + (f", resynthesis p={opts.p_resynth}" if opts.p_resynth else "")
+                + (f", initialised from {Path(opts.init).name}" if opts.init else "")
                 + (f", weight EMA {opts.ema_decay}" if self.ema is not None else ""))
 
 
@@ -518,11 +524,19 @@ def _log_written(out: Path, metrics: dict) -> None:
     _log(f"wrote {out}; val AUC {f['all']['auc']:.4f}; " + ", ".join(f"{s} {f[s]['auc']:.4f}" for s in f if s != "all"))
 
 
+def _left_out(row, leave_out: tuple[str, ...]) -> bool:
+    """Whether a crop row belongs to a family named in ``--leave-out`` (a substring of its family or
+    source, case-insensitive)."""
+    return any(k.lower() in f"{row.family} {row.source}".lower() for k in leave_out)
+
+
 def calibrate_on_val(model, images, labels, sources: list[str], va_idx: np.ndarray, device: str,
-                     seed: int = 0, kinds: np.ndarray | None = None) -> dict:
-    """Fit the temperatures, threshold and uncertain band on the validation crops ``va_idx`` with the
-    model's own preprocessing (``cfg.view_scale``, ``cfg.tta_flip``); sets ``model.cfg`` and returns
-    the validation metrics."""
+                     seed: int = 0, kinds: np.ndarray | None = None, fit_mask: np.ndarray | None = None) -> dict:
+    """Fit the branch fusion, temperatures, threshold and uncertain band on the validation crops
+    ``va_idx`` with the model's own preprocessing (``cfg.view_scale``, ``cfg.tta_flip``); sets
+    ``model.cfg`` and returns the validation metrics of all of ``va_idx``. ``fit_mask`` (one bool per
+    crop of ``va_idx``) keeps crops out of the fit while still scoring them: a family left out of
+    training must not steer the fusion weights either, or its held-out AUC is not held out."""
     from torch.utils.data import DataLoader
 
     from deepsentry.detector.calibrate import choose_threshold, choose_uncertain_band, fit_temperature, sigmoid
@@ -534,30 +548,32 @@ def calibrate_on_val(model, images, labels, sources: list[str], va_idx: np.ndarr
     val_sources = [sources[i] for i in va_idx]
     val_loader = DataLoader(TrackDataset(images, labels, sources, cfg, train=False, indices=va_idx, kinds=kinds),
                             batch_size=128, shuffle=False, num_workers=0, collate_fn=collate_tracks)
+    fit = np.ones(len(va_idx), bool) if fit_mask is None else np.asarray(fit_mask, bool)
     changes = {}
     if cfg.branches:
         from deepsentry.detector.calibrate import fit_logistic
         from deepsentry.detector.model import fuse
 
         raw, vy, bl, vk = predict_frames(model, val_loader, device, parts=True)
-        changes["fusion"] = tuple(round(w, 5) for w in fit_logistic(np.c_[raw, bl], vy))
+        changes["fusion"] = tuple(round(w, 5) for w in fit_logistic(np.c_[raw, bl][fit], vy[fit]))
+        fk = vk[fit]
         changes["branch_temperature"] = tuple(
-            round(fit_temperature(bl[(vk == 0) | (vk == 1 + k), k], vk[(vk == 0) | (vk == 1 + k)] > 0), 4)
+            round(fit_temperature(bl[fit][(fk == 0) | (fk == 1 + k), k], fk[(fk == 0) | (fk == 1 + k)] > 0), 4)
             for k in range(bl.shape[1]))
         vl = fuse(changes["fusion"], raw, bl)
         model.cfg = cfg = cfg.replace(**changes)
     else:
         vl, vy = predict_frames(model, val_loader, device)
-    t_frame = fit_temperature(vl, vy)
-    sub = np.sort(np.random.default_rng(seed).permutation(len(va_idx))[:400])
+    t_frame = fit_temperature(vl[fit], vy[fit])
+    sub = np.sort(np.random.default_rng(seed).permutation(np.flatnonzero(fit))[:400])
     tsub = va_idx[sub]
     track_loader = DataLoader(ValTrackDataset(np.asarray(images[tsub]), labels[tsub], cfg, length=4),
                               batch_size=32, num_workers=0, collate_fn=collate_tracks)
     tl, ty = predict_tracks(model, track_loader, device)
     t_track = fit_temperature(tl, ty)
     p_val = sigmoid(vl / t_frame)
-    thr = choose_threshold(p_val, vy)
-    band = choose_uncertain_band(p_val, vy, thr)
+    thr = choose_threshold(p_val[fit], vy[fit])
+    band = choose_uncertain_band(p_val[fit], vy[fit], thr)
     model.cfg = cfg.replace(temperature_frame=round(t_frame, 4), temperature_track=round(t_track, 4),
                             threshold=round(thr, 4), uncertain_band=band)
     src = np.asarray(val_sources)

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from deepsentry.detector.calibrate import (choose_threshold, choose_uncertain_band, fit_temperature, label_for,
-                                           sigmoid)
+from deepsentry.detector.calibrate import (choose_threshold, choose_uncertain_band, fit_logistic, fit_temperature,
+                                           label_for, sigmoid)
 from deepsentry.detector.metrics import auc, draw_roc_png, eer, roc_curve, summary, threshold_metrics
 
 
@@ -88,3 +88,26 @@ def test_roc_png(tmp_path):
     assert img is not None and img.shape == (480, 480, 3)
     # the curve is drawn in colour, not only the grey/black frame
     assert np.any(np.abs(img[:, :, 0].astype(int) - img[:, :, 2].astype(int)) > 80)
+
+
+def test_logistic_combiner_recovers_known_weights():
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, 1.5, (4000, 2))
+    y = (rng.random(4000) < sigmoid(2.0 * x[:, 0] - 1.0 * x[:, 1])).astype(int)    # balanced by symmetry
+    w1, w2, b = fit_logistic(x, y)
+    assert w1 == pytest.approx(2.0, abs=0.2) and w2 == pytest.approx(-1.0, abs=0.15) and abs(b) < 0.15
+
+
+def test_logistic_combiner_stays_finite_and_right_on_separable_data():
+    # val crops that one logit separates perfectly, at a large scale, with an unbalanced second column:
+    # a full Newton step overshoots here; the fit must still rank and split the classes, with weights a
+    # scorer can use (not thousands, not a bias of -1e12)
+    rng = np.random.default_rng(1)
+    n = 600
+    y = np.r_[np.zeros(n), np.ones(n // 3)].astype(int)
+    x = np.c_[np.where(y == 1, rng.uniform(4, 30, len(y)), rng.uniform(-30, -4, len(y))),
+              rng.normal(0, 5, len(y)) + 40 * y]
+    coef = fit_logistic(x, y)
+    assert all(math.isfinite(c) and abs(c) < 100 for c in coef), coef
+    p = sigmoid(x @ np.array(coef[:2]) + coef[2])
+    assert p[y == 1].min() > 0.5 > p[y == 0].max()

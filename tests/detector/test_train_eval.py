@@ -36,6 +36,49 @@ def test_sbi_changes_only_the_face_region(face_crop_160):
     assert np.array_equal(again, fake)          # params reproduce the blend exactly
 
 
+def _grid_energy(img: np.ndarray) -> float:
+    """Spectral energy of a crop's high-passed grey image on the lines of the pixel grid's Nyquist
+    frequency, relative to its mean: where a stride-2 upsampler leaves its period-2 pattern."""
+    g = img.astype(np.float32).mean(2)
+    g = g - cv2.GaussianBlur(g, (0, 0), 1.0)
+    f = np.abs(np.fft.fft2(g))
+    h, w = g.shape
+    return float((f[h // 2 - 1:h // 2 + 2].mean() + f[:, w // 2 - 1:w // 2 + 2].mean()) / f.mean())
+
+
+def test_resynthesis_leaves_the_upsamplers_grid_pattern_that_a_clean_resample_does_not(face_crop_160):
+    from deepsentry.detector.resynth import resynthesise
+
+    for seed in range(6):
+        fake, params = resynthesise(face_crop_160, np.random.default_rng(seed))
+        assert fake.shape == face_crop_160.shape and fake.dtype == np.uint8
+        assert cv2.PSNR(fake, face_crop_160) > 20          # the same face, re-rendered
+        # the control loses the same detail (area-down by the same factor, bilinear up) without the pattern
+        f = 2 ** params["steps"]
+        control = cv2.resize(cv2.resize(face_crop_160, (160 // f, 160 // f), interpolation=cv2.INTER_AREA),
+                             (160, 160), interpolation=cv2.INTER_LINEAR)
+        assert _grid_energy(fake) > 1.5 * _grid_energy(control), (seed, params["steps"])
+        again, _ = resynthesise(face_crop_160, np.random.default_rng(99), params)
+        assert np.array_equal(again, fake)                  # params render another frame alike
+
+
+def test_resynthesised_reals_are_synthesis_fakes_in_training(face_crop_160):
+    from deepsentry.detector.data import BRANCHES
+
+    other = np.full_like(face_crop_160, 90)
+    cfg = create_detector("mobilenet_v3_small_lstm").cfg
+    images, labels = np.stack([face_crop_160, other]), np.array([0, 1])
+    kinds = np.array([0, 1 + BRANCHES.index("blend")])
+    ds = TrackDataset(images, labels, ["a", "b"], cfg, p_resynth=1.0, track_lengths=(1,), kinds=kinds, p_clean=1.0)
+    real_as_fake, fake = ds[0], ds[1]
+    assert real_as_fake[1] == 1.0 and real_as_fake[3] == 1 + BRANCHES.index("synthesis")
+    assert fake[1] == 1.0 and fake[3] == 1 + BRANCHES.index("blend")      # a fake stays what it was
+    plain = TrackDataset(images, labels, ["a", "b"], cfg, p_resynth=0.0, track_lengths=(1,), kinds=kinds, p_clean=1.0)
+    assert plain[0][1] == 0.0 and plain[0][3] == 0
+    # the same draw of windows and flips, so the two views differ only by the resynthesis
+    assert not torch.equal(real_as_fake[0], plain[0][0])
+
+
 def test_border_swap_keeps_the_face_and_takes_the_border_from_the_other_crop(face_crop_160):
     from deepsentry.detector.data import swap_border
 
@@ -93,6 +136,34 @@ def test_train_writes_calibrated_weights(tiny_weights, tiny_index):
     run_dir = tiny_weights.parent
     assert (run_dir / "ckpt_last.pt").is_file() and (run_dir / "history.jsonl").is_file()
     assert (run_dir / "landmarks.npz").is_file()
+
+
+def test_calibration_is_not_fitted_on_the_crops_left_out(tiny_weights, tiny_index):
+    # leave-one-family-out: the family left out of training is scored on val but must not steer the
+    # temperatures, threshold or band, or its held-out AUC and verdicts are not held out
+    from deepsentry.detector.train import calibrate_on_val
+
+    rows = read_index(tiny_index / "index.csv")
+    imgs = np.stack([cv2.imread(str(tiny_index / r.path))[:, :, ::-1] for r in rows])
+    labels, sources = np.array([r.label for r in rows]), [r.source for r in rows]
+    va = np.array([i for i, r in enumerate(rows) if r.split == "val"])
+    fit = np.ones(len(va), bool)
+    fit[np.flatnonzero(labels[va] == 1)[1::2]] = False                # every other val fake left out
+    assert 0 < (~fit).sum() < (labels[va] == 1).sum()
+    changed = imgs.copy()
+    changed[va[~fit]] = 255 - changed[va[~fit]]                       # only the left-out crops change
+
+    def calibration(images, mask):
+        model = load_weights(tiny_weights)[0]
+        metrics = calibrate_on_val(model, images, labels, sources, va, "cpu", fit_mask=mask)
+        c = model.cfg
+        return (c.temperature_frame, c.temperature_track, c.threshold, tuple(c.uncertain_band)), metrics
+
+    before, _ = calibration(imgs, fit)
+    after, metrics = calibration(changed, fit)
+    assert after == before
+    assert metrics["frame"]["all"]["n"] == len(va)                    # still scored
+    assert calibration(changed, None)[0] != before                     # fitted on, they would move it
 
 
 def test_train_resume_continues(tiny_weights, tiny_index, tmp_path):
