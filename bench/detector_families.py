@@ -5,9 +5,11 @@
 For every family in the crop indexes (``faces``: DFDC swaps, DFDC and UTKFace reals; ``faces_more``:
 StarGAN edits, diffusion faces, CelebA reals) it prints the AUC of that family's fakes against all the
 reals of the split, and how often each verdict (real / uncertain / fake) is given to the family, with
-the weights' own calibrated threshold and uncertain band. Several ``--weights`` are scored on the same
-crops in one run. Scores come from ``deepsentry.detector.evaluate.evaluate_index`` (the same crops,
-framing and calibration as ``deepsentry eval``).
+the weights' own calibrated threshold and uncertain band. A second AUC scores a family against the reals
+listed in its own index only (DFDC swaps against DFDC and UTKFace reals, StarGAN against its CelebA
+originals, ``bench/gan_faces.py``'s GAN faces against DFDC reals brought to the GAN's 64 px). Several
+``--weights`` are scored on the same crops in one run. Scores come from
+``deepsentry.detector.evaluate.evaluate_index`` (the same crops, framing and calibration as ``deepsentry eval``).
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ def score(weights: Path | None, data: list[Path], split: str) -> list[dict]:
         for it in res["items"]:
             label = it["label"]
             family = "real: " + it["source"] if label == "real" else fam[it["path"]]
-            items.append({**it, "family": family})
+            items.append({**it, "family": family, "index": str(d)})
     return items
 
 
@@ -53,18 +55,25 @@ def table(items: list[dict]) -> list[str]:
 
     reals = [i for i in items if i["label"] == "real"]
     rs = np.array([i["score"] for i in reals])
-    rows = [f"{'family':<48} {'n':>5} {'AUC vs all reals':>16} {'real':>6} {'uncert':>7} {'fake':>6}"]
+
+    def auc_against(real_scores, fs) -> str:
+        if not len(real_scores):
+            return "-"
+        return f"{auc(np.r_[np.zeros(len(real_scores)), np.ones(len(fs))], np.r_[real_scores, fs]):.3f}"
+
+    rows = [f"{'family':<48} {'n':>5} {'AUC vs all reals':>16} {'vs own index reals':>18} {'real':>6} {'uncert':>7} "
+            f"{'fake':>6}"]
     for fam in sorted({i["family"] for i in items}):
         group = [i for i in items if i["family"] == fam]
         v = Counter(i["verdict"] for i in group)
         n = len(group)
         if group[0]["label"] == "fake":
             fs = np.array([i["score"] for i in group])
-            a = auc(np.r_[np.zeros(len(rs)), np.ones(len(fs))], np.r_[rs, fs])
-            a_txt = f"{a:.3f}"
+            own = np.array([i["score"] for i in reals if i["index"] == group[0]["index"]])
+            a_txt, own_txt = auc_against(rs, fs), auc_against(own, fs)
         else:
-            a_txt = "-"
-        rows.append(f"{fam[:48]:<48} {n:>5} {a_txt:>16} {v['real'] / n:>6.1%} {v['uncertain'] / n:>7.1%} "
+            a_txt = own_txt = "-"
+        rows.append(f"{fam[:48]:<48} {n:>5} {a_txt:>16} {own_txt:>18} {v['real'] / n:>6.1%} {v['uncertain'] / n:>7.1%} "
                     f"{v['fake'] / n:>6.1%}")
     allv = np.array([i["score"] for i in items])
     ally = np.array([i["label"] == "fake" for i in items], dtype=int)

@@ -16,7 +16,13 @@ Training checkpoints to ``OUT/dcgan.pt`` every few minutes and resumes from it, 
 what is there. Then ``--n`` faces are sampled (fixed seed), saved as JPEG (quality 92, like web images)
 at the generator's 64 px, and listed in ``OUT/index.csv`` (split val, label fake, source ``own_gan``,
 family ``GAN faces (own DCGAN)``) in the format of the shared crop indexes, for
-``bench/detector_families.py``. A sheet of 32 samples goes to ``OUT/samples.png`` to look at.
+``bench/detector_families.py``. The index also lists a control: the DFDC *val* real crops brought to the
+same 64 px and JPEG quality (source ``dfdc_64px``, label real), so that the GAN faces can be scored against
+reals that look as small and soft as they do (``detector_families``' column "vs own index reals"), and a
+detector that calls every soft face fake gains nothing there. A sheet of 32 samples goes to
+``OUT/samples.png`` to look at. ``--minutes 0`` only samples from the checkpoint. ``--train-n N`` adds N
+faces from another seed in the train split: with them the family is no longer held out of a model trained
+on the folder, which is the point of that option (training a detector on a GAN family of our own).
 """
 
 from __future__ import annotations
@@ -63,16 +69,19 @@ def init_weights(m: nn.Module) -> None:
         nn.init.zeros_(m.bias)
 
 
-def real_faces(data: Path) -> torch.Tensor:
-    """The train-split DFDC real crops at 64 px, as a (N, 3, 64, 64) tensor in [-1, 1]."""
+def real_faces(data: Path, split: str) -> np.ndarray:
+    """The DFDC real crops of one split at 64 px, (N, 64, 64, 3) uint8 RGB."""
     from deepsentry.detector.data import load_images, read_index
 
-    rows = [r for r in read_index(data / "index.csv") if r.split == "train" and r.label == 0 and r.source == "dfdc"]
+    rows = [r for r in read_index(data / "index.csv") if r.split == split and r.label == 0 and r.source == "dfdc"]
     if not rows:
-        raise SystemExit(f"{data}: no DFDC real crops in the train split")
+        raise SystemExit(f"{data}: no DFDC real crops in the {split} split")
     imgs = load_images(data, rows, None, progress=False)
-    small = np.stack([cv2.resize(np.asarray(i), (SIZE, SIZE), interpolation=cv2.INTER_AREA) for i in imgs])
-    return torch.from_numpy(small).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+    return np.stack([cv2.resize(np.asarray(i), (SIZE, SIZE), interpolation=cv2.INTER_AREA) for i in imgs])
+
+
+def as_tensor(imgs: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(imgs).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
 
 
 def train(out: Path, reals: torch.Tensor, minutes: float, width: int, batch: int, seed: int) -> dict:
@@ -128,21 +137,31 @@ def train(out: Path, reals: torch.Tensor, minutes: float, width: int, batch: int
     return {"g": g, **state}
 
 
-def write_family(out: Path, g: nn.Module, n: int, seed: int) -> None:
+def sample(g: nn.Module, n: int, seed: int) -> np.ndarray:
+    """``n`` faces from the generator, (n, 64, 64, 3) uint8 RGB, the same for the same seed."""
     g.eval()
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         faces = g(torch.randn(n, Z, 1, 1, generator=gen))
-    imgs = ((faces.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()
-    folder = out / "own_gan" / "val"
-    folder.mkdir(parents=True, exist_ok=True)
+    return ((faces.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()
+
+
+def write_family(out: Path, g: nn.Module, n: int, seed: int, controls: np.ndarray, train_n: int = 0) -> None:
+    imgs = sample(g, n, seed)
     rows = []
-    for i, img in enumerate(imgs):
-        rel = f"own_gan/val/dcgan_{i:04d}.jpg"
-        cv2.imwrite(str(out / rel), cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
-        rows.append({"path": rel, "split": "val", "label": "fake", "source": "own_gan", "group": f"own_gan:{i}",
-                     "cluster": f"own_gan:{i}", "family": "GAN faces (own DCGAN)", "original": "",
-                     "meta": f"dcgan_64px;seed={seed};index={i}"})
+    for kind, split, batch in (("fake", "val", imgs), ("real", "val", controls),
+                               ("fake", "train", sample(g, train_n, seed + 1) if train_n else [])):
+        source = "own_gan" if kind == "fake" else "dfdc_64px"
+        folder = out / source / split
+        folder.mkdir(parents=True, exist_ok=True)
+        for i, img in enumerate(batch):
+            rel = f"{source}/{split}/{'dcgan' if kind == 'fake' else 'real'}_{i:04d}.jpg"
+            cv2.imwrite(str(out / rel), cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
+            rows.append({"path": rel, "split": split, "label": kind, "source": source,
+                         "group": f"{source}:{split}:{i}", "cluster": f"{source}:{split}:{i}",
+                         "family": "GAN faces (own DCGAN)" if kind == "fake" else "real", "original": "",
+                         "meta": f"dcgan_64px;seed={seed if split == 'val' else seed + 1};index={i}" if kind == "fake"
+                         else f"DFDC val real at {SIZE} px"})
     with open(out / "index.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
@@ -157,6 +176,8 @@ def main() -> int:
     ap.add_argument("--n", type=int, default=400, help="faces to sample")
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "gan_faces")
     ap.add_argument("--data", type=Path, default=FACES, help="crop index with DFDC real train crops")
+    ap.add_argument("--train-n", type=int, default=0,
+                    help="also sample this many faces (another seed) into the train split, to train on")
     ap.add_argument("--width", type=int, default=32, help="DCGAN base channel width")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--threads", type=int, default=1)
@@ -164,10 +185,11 @@ def main() -> int:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
-    reals = real_faces(args.data)
+    reals = as_tensor(real_faces(args.data, "train"))
     print(f"{len(reals)} real DFDC train crops at {SIZE} px", flush=True)
     result = train(args.out, reals, args.minutes, args.width, args.batch, args.seed)
-    write_family(args.out, result["g"], args.n, seed=1234)
+    write_family(args.out, result["g"], args.n, seed=1234, controls=real_faces(args.data, "val"),
+                 train_n=args.train_n)
     print(f"{result['steps']} steps ({result['seconds'] / 60:.0f} min) -> {args.n} faces in {args.out / 'index.csv'}")
     return 0
 

@@ -1,7 +1,8 @@
 """Leave-one-family-out evaluation: train once per fake family without it, score every family.
 
     .venv/bin/python bench/leave_one_out.py [--minutes 25] [--family KEY ...] [--runs runs/lofo] [--no-own]
-        [--cache DIR] [--threads 2] [--match-quality P [--match-on pair|track]] [--p-resynth P] [--recalibrate]
+        [--cache DIR] [--threads 2] [--match-quality P [--match-on pair|track]] [--p-resynth P]
+        [--extra-data DIR ...] [--recalibrate]
 
 For each family (a substring of the crop indexes' ``family`` column) it runs ``deepsentry train`` with
 ``--leave-out KEY`` and a time budget, the same recipe as the shipped lite0_lstm weights, then reads the
@@ -126,6 +127,8 @@ def main() -> int:
                     help="passed to deepsentry train with --match-quality: fit it on a fake's original or each crop")
     ap.add_argument("--p-resynth", type=float, default=0.0,
                     help="passed to deepsentry train: the share of reals made self-resynthesised synthesis fakes")
+    ap.add_argument("--extra-data", type=Path, nargs="*", default=[],
+                    help="more crop index folders to train and validate on (e.g. runs/gan_faces made with --train-n)")
     ap.add_argument("--recalibrate", action="store_true",
                     help="refit finished runs' calibration without their held-out family (module docstring)")
     args = ap.parse_args()
@@ -134,7 +137,7 @@ def main() -> int:
 
     own = not args.no_own and (OWN / "index.csv").is_file()
     families = {**FAMILIES, **(OWN_FAMILIES if own else {})}
-    data = DATA + ([OWN] if own else [])
+    data = DATA + ([OWN] if own else []) + list(args.extra_data)
     cache = args.cache or ROOT / "runs" / ("v12" if own else "v10")
     results = {}
     for key in args.family or list(families):
