@@ -15,7 +15,9 @@ thing that separates the pair is the rendering, not the identity, pose or qualit
 stride-2 upsampling steps with a random 4x4 kernel per colour channel (a zero-inserting transposed
 convolution), and a resize back to the crop's size. The kernel starts from the bilinear one and is
 perturbed; each phase is renormalised to a unit gain (a trained generator hides the flat checkerboard but
-not the phase differences in edges and texture), sometimes leaving a gain error of a percent or so.
+not the phase differences in edges and texture), sometimes leaving a gain error of a percent or so. Half
+the fakes are then sharpened (unsharp mask), as generated faces are crisp: what a generator loses is the
+detail between its grid's pixels, not sharpness, so softness alone must not mark a fake.
 """
 
 from __future__ import annotations
