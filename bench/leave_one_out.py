@@ -75,7 +75,7 @@ def recalibrate(key: str, run: Path, threads: int) -> None:
     import numpy as np
     import torch
 
-    from deepsentry.detector.data import BRANCHES, family_branch, load_images
+    from deepsentry.detector.data import load_images, row_kinds
     from deepsentry.detector.model import load_weights, save_weights
     from deepsentry.detector.train import TrainOptions, _left_out, _read_data, calibrate_on_val
 
@@ -86,7 +86,7 @@ def recalibrate(key: str, run: Path, threads: int) -> None:
     _, root, rows = _read_data(TrainOptions(data=tuple(data), out=run / "model.pt"), model.cfg, run)
     images = load_images(root, rows, run / "crops160.npy", progress=False)
     va = np.array([i for i, r in enumerate(rows) if r.split == "val"])
-    kinds = np.array([0 if r.label == 0 else 1 + BRANCHES.index(family_branch(r.family or r.source)) for r in rows])
+    kinds = row_kinds(rows)
     fit = np.array([not _left_out(rows[i], (key,)) for i in va])
     metrics = calibrate_on_val(model, images, np.array([r.label for r in rows]), [r.source for r in rows], va, "cpu",
                                kinds=kinds, fit_mask=fit)

@@ -56,6 +56,12 @@ def family_branch(family: str) -> str:
     return "blend"
 
 
+def row_kinds(rows: list["CropRow"]) -> np.ndarray:
+    """Each row's kind as ``TrackDataset`` takes it: 0 for a real, 1 + the index in ``BRANCHES`` of its
+    family's branch for a fake."""
+    return np.array([0 if r.label == 0 else 1 + BRANCHES.index(family_branch(r.family or r.source)) for r in rows])
+
+
 def read_indexes(index_csvs) -> tuple[Path, list[CropRow]]:
     """Rows of several crop indexes as one list, with the folder their paths are relative to (the
     indexes' common parent). Groups and clusters are prefixed by the index's folder so none collide."""

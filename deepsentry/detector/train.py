@@ -278,7 +278,7 @@ class Trainer:
     def _load_data(self) -> None:
         from torch.utils.data import DataLoader
 
-        from deepsentry.detector.data import BRANCHES, TrackDataset, collate_tracks, family_branch, load_images
+        from deepsentry.detector.data import BRANCHES, TrackDataset, collate_tracks, load_images, row_kinds
         from deepsentry.detector.sbi import cache_landmarks
 
         opts, cfg = self.opts, self.cfg
@@ -301,8 +301,7 @@ class Trainer:
         self.fit_mask = np.array([not _left_out(r, opts.leave_out) for r in val_rows], bool)
         self.labels = np.array([r.label for r in rows])
         self.sources = [r.source for r in rows]
-        self.kinds = np.array([0 if r.label == 0 else 1 + BRANCHES.index(family_branch(r.family or r.source))
-                               for r in rows])
+        self.kinds = row_kinds(rows)
         landmarks = [lms.get(r.path) if r.label == 0 else None for r in rows]
         self.p_sbi = {s: opts.p_sbi.get(s, opts.p_sbi.get("default", 0.2)) for s in set(self.sources)}
 
